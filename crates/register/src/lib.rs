@@ -1,0 +1,22 @@
+//! The records a school keeps, as types and rules, with no I/O.
+//!
+//! `register` is where schoolgate decides what a record *is* and who may do what with it:
+//! people and their groups ([`people`]), the roles of DESIGN.md and the permissions they
+//! carry ([`roles`]), the rules for importing the CSV that a school's MIS exports
+//! ([`import`]), the password rule and hashing ([`password`]) and the hash chain of the
+//! audit log ([`audit`]). The store persists these values and the console shows them, but
+//! neither decides anything about them: a rule lives here once and is tested here, so the
+//! web layer cannot drift from it.
+//!
+//! ```
+//! use register::people::{KeyStage, YearGroup};
+//!
+//! let year: YearGroup = "Year 4".parse().unwrap();
+//! assert_eq!(year.key_stage(), KeyStage::Ks2);
+//! ```
+
+pub mod audit;
+pub mod import;
+pub mod password;
+pub mod people;
+pub mod roles;

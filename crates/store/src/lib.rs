@@ -1,0 +1,230 @@
+//! SQLite and PostgreSQL storage for schoolgate, behind one API.
+//!
+//! A single school runs on SQLite in its data directory with nothing to set up; a trust or
+//! local authority runs many schools on one PostgreSQL. Both are reached through sqlx's
+//! `Any` driver, so each repository method is written once: the SQL sticks to what both
+//! databases share (`$1` parameters, `RETURNING`, `ON CONFLICT`), integers are `i64`,
+//! times are Unix seconds and flags are 0/1. The schema is managed by embedded, versioned
+//! migrations, one set per database ([`MIGRATIONS_SQLITE`], [`MIGRATIONS_POSTGRES`]).
+//! Queries that are assembled with `format!` only join this crate's own constant
+//! fragments; every value goes in as a bound parameter. Every table carries its school and every method takes one, so no query can reach
+//! another school's records by accident.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), store::StoreError> {
+//! let store = store::Store::open(&store::Database::Sqlite("schoolgate-data/schoolgate.db".into())).await?;
+//! let school = store.create_school("Demo Primary School", 1_700_000_000).await?;
+//! # Ok(()) }
+//! ```
+
+mod accounts;
+mod audit;
+mod people;
+mod schools;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+
+pub use accounts::{Account, NewAccount, SessionRecord, SessionStage};
+pub use audit::Actor;
+pub use people::{GroupSummary, ImportSummary, NewPerson, PersonRecord};
+pub use schools::School;
+
+/// The SQLite schema, version by version.
+pub static MIGRATIONS_SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The PostgreSQL schema, version by version.
+pub static MIGRATIONS_POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Where the records live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file, created on first open.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://user@host/db`).
+    Postgres(String),
+}
+
+impl Database {
+    /// Reads `postgres://…`/`postgresql://…` as PostgreSQL, `sqlite:PATH` or a plain path as SQLite.
+    pub fn parse(text: &str) -> Database {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Database::Postgres(text.to_owned())
+        } else {
+            Database::Sqlite(PathBuf::from(text.strip_prefix("sqlite://").or(text.strip_prefix("sqlite:")).unwrap_or(text)))
+        }
+    }
+
+    /// The database for people to read: a PostgreSQL URL without its password.
+    pub fn display(&self) -> String {
+        match self {
+            Database::Sqlite(p) => format!("SQLite at {}", p.display()),
+            Database::Postgres(url) => match url.split_once('@') {
+                Some((before, after)) => match before.rsplit_once(':') {
+                    Some((user, _)) if !user.ends_with('/') => format!("PostgreSQL {user}:***@{after}"),
+                    _ => format!("PostgreSQL {url}"),
+                },
+                None => format!("PostgreSQL {url}"),
+            },
+        }
+    }
+}
+
+/// Which database a store is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be opened or reached.
+    #[error("cannot open {what}: {source}")]
+    Open { what: String, source: sqlx::Error },
+    /// The schema could not be brought up to date.
+    #[error("cannot update the database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    /// A stored value is not one this version understands.
+    #[error("stored record is not readable: {0}")]
+    Corrupt(String),
+    /// A record the caller named does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A value would break a uniqueness rule (a username already taken, for example).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The handle to a school's (or a trust's) records. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (and for SQLite creates) the database and brings its schema up to date.
+    pub async fn open(database: &Database) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let open_err = |source| StoreError::Open { what: database.display(), source };
+        let (url, backend) = match database {
+            Database::Sqlite(path) => (format!("sqlite://{}?mode=rwc", path.display()), Backend::Sqlite),
+            Database::Postgres(url) => (url.clone(), Backend::Postgres),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(open_err)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets the console read while the event writer writes; the busy
+                            // timeout makes writers queue instead of failing.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+            }
+        }
+        .map_err(open_err)?;
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies every migration this version has that the database lacks.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => MIGRATIONS_SQLITE.run(&self.pool).await?,
+            Backend::Postgres => MIGRATIONS_POSTGRES.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// The versions of the applied migrations, oldest first.
+    pub async fn schema_versions(&self) -> Result<Vec<i64>> {
+        let rows: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = true ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// A value from SQLite's `PRAGMA` (for checks and tests); `None` on PostgreSQL.
+    pub async fn sqlite_pragma(&self, name: &str) -> Result<Option<String>> {
+        if self.backend != Backend::Sqlite || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Ok(None);
+        }
+        let row = sqlx::query(AssertSqlSafe(format!("PRAGMA {name}"))).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0).or_else(|_| r.try_get::<i64, _>(0).map(|n| n.to_string()))).transpose()?)
+    }
+
+    /// Runs raw SQL: for tests that must go around the repository API (tampering with the
+    /// audit log, for example). Not for product code.
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        Ok(self.pool.execute(AssertSqlSafe(sql.to_owned())).await?.rows_affected())
+    }
+
+    /// Waits for in-flight queries and closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Turns a unique-key violation into a [`StoreError::Conflict`] with a message for people.
+fn conflict(err: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
+        _ => StoreError::Query(err),
+    }
+}
+
+/// Joins enum names for a TEXT column (`"dsl;teacher"`).
+fn join_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names.into_iter().collect::<Vec<_>>().join(";")
+}
+
+/// Splits a TEXT column written by [`join_names`] back into values.
+fn split_names<T: FromStr>(text: &str) -> Result<Vec<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    text.split(';')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<T>().map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect()
+}
