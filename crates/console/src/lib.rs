@@ -1,1 +1,188 @@
+//! The schoolgate web console: staff sign in, see their school, and (in later parts) work
+//! the incident log and registers.
+//!
+//! Pages are rendered on the server from askama templates, so that they work without
+//! JavaScript, on a phone and with a screen reader. The crate owns the things every page
+//! relies on: sessions that lock after 20 idle minutes (the policies' "lock-out after 20
+//! minutes idle time"), CSRF protection on every form, sign-in throttling ("no more than 10
+//! guesses in 5 minutes", DfE cyber security standard, DFE-CS-04), a TOTP second factor
+//! required of administrators and safeguarding roles (DFE-CS-05), and `/healthz`. Who may
+//! do what is decided in `register`, never in a template.
+//!
+//! ```no_run
+//! # async fn f(store: store::Store, school: register::people::SchoolId) -> std::io::Result<()> {
+//! let state = console::AppState::new(store, school, console::Config::default(), console::HealthBoard::new());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! console::serve(listener, state, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
 
+mod error;
+mod health;
+mod pages;
+mod sign_in;
+mod templates;
+mod web;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use register::people::SchoolId;
+use register::roles::SecondFactorRule;
+use store::Store;
+
+pub use error::ConsoleError;
+pub use health::{ComponentHealth, HealthBoard};
+pub use web::{random_token, token_hash};
+
+/// How the console behaves. Built by the binary from the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The address people use to reach the console, for links (`http://10.0.0.5:8080`).
+    /// Cookies are marked `Secure` when it is `https://`.
+    pub public_url: String,
+    /// A session unused for this long is locked and must sign in again.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however busy.
+    pub session_lifetime: Duration,
+    pub sign_in: SignInLimits,
+    /// Who must use a second factor.
+    pub second_factor: SecondFactorRule,
+}
+
+/// How failed sign-ins are slowed and then refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInLimits {
+    /// Failed attempts on one username within `window` after which it is locked.
+    pub max_failures: u32,
+    pub window: Duration,
+    /// Failures after which each further attempt is answered more slowly.
+    pub slow_after: u32,
+    /// Added delay per failure past `slow_after`, capped at five seconds.
+    pub slow_step: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            public_url: "http://127.0.0.1:8080".into(),
+            idle_timeout: Duration::from_secs(20 * 60),
+            session_lifetime: Duration::from_secs(10 * 60 * 60),
+            sign_in: SignInLimits::default(),
+            second_factor: SecondFactorRule::default(),
+        }
+    }
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        SignInLimits {
+            max_failures: 10,
+            window: Duration::from_secs(5 * 60),
+            slow_after: 3,
+            slow_step: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Config {
+    fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    /// The school this console serves first: where sign-in failures for unknown usernames
+    /// are audited, and whose name the sign-in page shows.
+    school: SchoolId,
+    config: Config,
+    health: HealthBoard,
+}
+
+impl AppState {
+    pub fn new(store: Store, school: SchoolId, config: Config, health: HealthBoard) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                school,
+                config,
+                health,
+            }),
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn config(&self) -> &Config {
+        &self.inner.config
+    }
+}
+
+/// Every route of the console.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/healthz", get(health::healthz))
+        .route("/static/app.css", get(pages::stylesheet))
+        .route(
+            "/sign-in",
+            get(sign_in::sign_in_page).post(sign_in::sign_in),
+        )
+        .route(
+            "/sign-in/second-factor",
+            get(sign_in::second_factor_page).post(sign_in::second_factor),
+        )
+        .route(
+            "/sign-in/enrol",
+            get(sign_in::enrol_page).post(sign_in::enrol),
+        )
+        .route(
+            "/sign-in/new-password",
+            get(sign_in::new_password_page).post(sign_in::new_password),
+        )
+        .route("/sign-out", post(sign_in::sign_out))
+        .route(
+            "/setup/{token}",
+            get(sign_in::setup_page).post(sign_in::setup),
+        )
+        .route("/dashboard", get(pages::dashboard))
+        .route("/people", get(pages::people))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::csrf,
+        ))
+        .layer(axum::middleware::from_fn(web::security_headers))
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+        .with_state(state)
+}
+
+/// Serves the console until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

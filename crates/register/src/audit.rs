@@ -74,7 +74,14 @@ impl AuditEntry {
         for n in numbers {
             h.update(n.to_be_bytes());
         }
-        for field in [&self.actor, &self.action, &self.target, &self.origin, &self.details, &self.prev_hash] {
+        for field in [
+            &self.actor,
+            &self.action,
+            &self.target,
+            &self.origin,
+            &self.details,
+            &self.prev_hash,
+        ] {
             h.update((field.len() as u64).to_be_bytes());
             h.update(field.as_bytes());
         }
@@ -96,7 +103,9 @@ pub struct ChainBreak {
 pub enum BreakReason {
     #[error("expected entry {expected} here (an entry is missing or out of order)")]
     Gap { expected: i64 },
-    #[error("its previous-hash does not match the entry before it (an earlier entry was changed or removed)")]
+    #[error(
+        "its previous-hash does not match the entry before it (an earlier entry was changed or removed)"
+    )]
     PrevHash,
     #[error("its contents do not match its hash (this entry was changed)")]
     Hash,
@@ -109,10 +118,13 @@ where
     I: IntoIterator<Item = AuditEntry>,
 {
     let mut prev_hash = GENESIS.to_owned();
-    let mut expected = 1;
     let mut count = 0;
-    for e in entries {
-        let fail = |reason| ChainBreak { school, seq: e.seq, reason };
+    for (expected, e) in (1..).zip(entries) {
+        let fail = |reason| ChainBreak {
+            school,
+            seq: e.seq,
+            reason,
+        };
         if e.seq != expected {
             return Err(fail(BreakReason::Gap { expected }));
         }
@@ -123,7 +135,6 @@ where
             return Err(fail(BreakReason::Hash));
         }
         prev_hash = e.hash;
-        expected += 1;
         count += 1;
     }
     Ok(count)
@@ -136,7 +147,10 @@ mod tests {
     fn chain(n: i64) -> Vec<AuditEntry> {
         let mut out: Vec<AuditEntry> = Vec::new();
         for i in 0..n {
-            let (seq, prev) = out.last().map(|e| (e.seq, e.hash.clone())).unwrap_or((0, GENESIS.into()));
+            let (seq, prev) = out
+                .last()
+                .map(|e| (e.seq, e.hash.clone()))
+                .unwrap_or((0, GENESIS.into()));
             out.push(
                 NewAuditEntry {
                     at: 1_700_000_000 + i,

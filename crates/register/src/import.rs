@@ -54,18 +54,34 @@ pub enum Column {
 
 impl Column {
     fn from_header(header: &str) -> Option<Column> {
-        let key: String = header.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+        let key: String = header
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
         Some(match key.as_str() {
-            "forename" | "firstname" | "legalforename" | "preferredforename" | "givenname" | "first" => Column::Forename,
-            "surname" | "lastname" | "legalsurname" | "preferredsurname" | "familyname" | "last" => Column::Surname,
-            "year" | "yeargroup" | "ncyear" | "yr" | "curriculumyear" | "nationalcurriculumyear" => Column::Year,
+            "forename" | "firstname" | "legalforename" | "preferredforename" | "givenname"
+            | "first" => Column::Forename,
+            "surname" | "lastname" | "legalsurname" | "preferredsurname" | "familyname"
+            | "last" => Column::Surname,
+            "year"
+            | "yeargroup"
+            | "ncyear"
+            | "yr"
+            | "curriculumyear"
+            | "nationalcurriculumyear" => Column::Year,
             "upn" | "uniquepupilnumber" => Column::Upn,
-            "staffcode" | "staffid" | "employeenumber" | "payrollnumber" | "staffreference" => Column::StaffCode,
-            "id" | "misid" | "identifier" | "personid" | "externalid" | "admissionnumber" | "adno" => Column::Id,
+            "staffcode" | "staffid" | "employeenumber" | "payrollnumber" | "staffreference" => {
+                Column::StaffCode
+            }
+            "id" | "misid" | "identifier" | "personid" | "externalid" | "admissionnumber"
+            | "adno" => Column::Id,
             "email" | "emailaddress" | "schoolemail" | "workemail" => Column::Email,
             "type" | "persontype" | "kind" => Column::Type,
             "dob" | "dateofbirth" | "birthdate" => Column::DateOfBirth,
-            "reggroup" | "registrationgroup" | "class" | "form" | "tutorgroup" | "formgroup" => Column::Class,
+            "reggroup" | "registrationgroup" | "class" | "form" | "tutorgroup" | "formgroup" => {
+                Column::Class
+            }
             "role" | "roles" => Column::Roles,
             "jobtitle" | "position" => Column::JobTitle,
             _ => return None,
@@ -123,7 +139,12 @@ pub struct ImportRejected {
 
 impl fmt::Display for ImportRejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} was not imported: {} problem(s), nothing was changed", self.origin, self.errors.len())?;
+        writeln!(
+            f,
+            "{} was not imported: {} problem(s), nothing was changed",
+            self.origin,
+            self.errors.len()
+        )?;
         for e in &self.errors {
             writeln!(f, "  {}: {e}", self.origin)?;
         }
@@ -133,11 +154,22 @@ impl fmt::Display for ImportRejected {
 
 /// Reads a whole MIS export. `origin` names the file in errors.
 pub fn parse<R: Read>(origin: &str, input: R) -> Result<ImportBatch, ImportRejected> {
-    let reject = |errors| ImportRejected { origin: origin.to_owned(), errors };
-    let mut reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(input);
+    let reject = |errors| ImportRejected {
+        origin: origin.to_owned(),
+        errors,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(input);
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
-        Err(e) => return Err(reject(vec![RowError { line: 1, reason: format!("the header row cannot be read: {e}") }])),
+        Err(e) => {
+            return Err(reject(vec![RowError {
+                line: 1,
+                reason: format!("the header row cannot be read: {e}"),
+            }]));
+        }
     };
     let mut columns: HashMap<Column, usize> = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
@@ -145,14 +177,20 @@ pub fn parse<R: Read>(origin: &str, input: R) -> Result<ImportBatch, ImportRejec
             columns.entry(c).or_insert(i);
         }
     }
-    let missing: Vec<&str> = [(Column::Forename, "a forename column"), (Column::Surname, "a surname column")]
-        .into_iter()
-        .filter(|(c, _)| !columns.contains_key(c))
-        .map(|(_, name)| name)
-        .collect();
+    let missing: Vec<&str> = [
+        (Column::Forename, "a forename column"),
+        (Column::Surname, "a surname column"),
+    ]
+    .into_iter()
+    .filter(|(c, _)| !columns.contains_key(c))
+    .map(|(_, name)| name)
+    .collect();
     if !missing.is_empty() {
         let found = headers.iter().collect::<Vec<_>>().join(", ");
-        let reason = format!("the header has no {} (found: {found})", missing.join(" and no "));
+        let reason = format!(
+            "the header has no {} (found: {found})",
+            missing.join(" and no ")
+        );
         return Err(reject(vec![RowError { line: 1, reason }]));
     }
 
@@ -164,7 +202,10 @@ pub fn parse<R: Read>(origin: &str, input: R) -> Result<ImportBatch, ImportRejec
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                errors.push(RowError { line, reason: csv_reason(&e) });
+                errors.push(RowError {
+                    line,
+                    reason: csv_reason(&e),
+                });
                 continue;
             }
         };
@@ -172,25 +213,39 @@ pub fn parse<R: Read>(origin: &str, input: R) -> Result<ImportBatch, ImportRejec
         if record.iter().all(str::is_empty) {
             continue;
         }
-        let cell = |c: Column| columns.get(&c).and_then(|&i| record.get(i)).map(str::trim).filter(|v| !v.is_empty());
+        let cell = |c: Column| {
+            columns
+                .get(&c)
+                .and_then(|&i| record.get(i))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
         match read_row(line, &cell, columns.contains_key(&Column::Roles)) {
             Ok(p) => {
                 let key = (p.kind, p.identifier.to_ascii_uppercase());
                 if let Some(first) = seen.get(&key) {
                     errors.push(RowError {
                         line,
-                        reason: format!("identifier {} is already used on line {first}", p.identifier),
+                        reason: format!(
+                            "identifier {} is already used on line {first}",
+                            p.identifier
+                        ),
                     });
                 } else {
                     seen.insert(key, line);
                     people.push(p);
                 }
             }
-            Err(reasons) => errors.extend(reasons.into_iter().map(|reason| RowError { line, reason })),
+            Err(reasons) => {
+                errors.extend(reasons.into_iter().map(|reason| RowError { line, reason }))
+            }
         }
     }
     if people.is_empty() && errors.is_empty() {
-        errors.push(RowError { line: 1, reason: "the file has a header but no people".into() });
+        errors.push(RowError {
+            line: 1,
+            reason: "the file has a header but no people".into(),
+        });
     }
     if !errors.is_empty() {
         return Err(reject(errors));
@@ -201,10 +256,14 @@ pub fn parse<R: Read>(origin: &str, input: R) -> Result<ImportBatch, ImportRejec
 
 fn csv_reason(e: &csv::Error) -> String {
     match e.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
             format!("the row has {len} fields but the header has {expected_len}")
         }
-        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8 (save the export as CSV UTF-8)".into(),
+        csv::ErrorKind::Utf8 { .. } => {
+            "the row is not valid UTF-8 (save the export as CSV UTF-8)".into()
+        }
         _ => format!("the row cannot be read: {e}"),
     }
 }
@@ -231,7 +290,9 @@ fn read_row<'a>(
             "staff" | "employee" | "teacher" => Some(PersonKind::Staff),
             "governor" => Some(PersonKind::Governor),
             _ => {
-                problems.push(format!("the type {t:?} is not one of pupil, staff or governor"));
+                problems.push(format!(
+                    "the type {t:?} is not one of pupil, staff or governor"
+                ));
                 None
             }
         },
@@ -249,7 +310,9 @@ fn read_row<'a>(
         Some(y) => match y.parse::<YearGroup>() {
             Ok(y) => Some(y),
             Err(_) => {
-                problems.push(format!("the year group {y:?} is not one schoolgate knows (use R, N or 1 to 13)"));
+                problems.push(format!(
+                    "the year group {y:?} is not one schoolgate knows (use R, N or 1 to 13)"
+                ));
                 None
             }
         },
@@ -272,7 +335,9 @@ fn read_row<'a>(
         Some(d) => match parse_date(d) {
             Some(date) => Some(date),
             None => {
-                problems.push(format!("the date of birth {d:?} is not a date (use 2016-09-01 or 01/09/2016)"));
+                problems.push(format!(
+                    "the date of birth {d:?} is not a date (use 2016-09-01 or 01/09/2016)"
+                ));
                 None
             }
         },
@@ -281,7 +346,12 @@ fn read_row<'a>(
 
     let roles = if has_roles_column {
         let mut roles = Vec::new();
-        for r in cell(Column::Roles).unwrap_or_default().split(';').map(str::trim).filter(|r| !r.is_empty()) {
+        for r in cell(Column::Roles)
+            .unwrap_or_default()
+            .split(';')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
             match parse_role(r) {
                 Some(role) => roles.push(role),
                 None => problems.push(format!("the role {r:?} is not one schoolgate knows")),
@@ -294,11 +364,15 @@ fn read_row<'a>(
 
     let identifier = match kind {
         Some(PersonKind::Pupil) => upn.or(cell(Column::Id)),
-        _ => cell(Column::StaffCode).or(cell(Column::Id)).or(email.as_deref()),
+        _ => cell(Column::StaffCode)
+            .or(cell(Column::Id))
+            .or(email.as_deref()),
     };
     if identifier.is_none() {
         problems.push(match kind {
-            Some(PersonKind::Pupil) => "the row has no identifier: a pupil needs a UPN or an ID".to_owned(),
+            Some(PersonKind::Pupil) => {
+                "the row has no identifier: a pupil needs a UPN or an ID".to_owned()
+            }
             _ => "the row has no identifier: give a staff code, an ID or an email".to_owned(),
         });
     }
@@ -310,7 +384,11 @@ fn read_row<'a>(
             identifier: identifier.to_owned(),
             given_name: given_name.to_owned(),
             family_name: family_name.to_owned(),
-            year: if kind == PersonKind::Pupil { year } else { None },
+            year: if kind == PersonKind::Pupil {
+                year
+            } else {
+                None
+            },
             email,
             date_of_birth,
             class: cell(Column::Class).map(str::to_owned),
@@ -322,10 +400,19 @@ fn read_row<'a>(
 }
 
 fn parse_role(text: &str) -> Option<Role> {
-    let key: String = text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+    let key: String = text
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
     Role::ALL.into_iter().find(|r| {
         let name: String = r.as_str().chars().filter(|c| c.is_alphanumeric()).collect();
-        let label: String = r.label().chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+        let label: String = r
+            .label()
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
         key == name || key == label
     })
 }
@@ -333,15 +420,21 @@ fn parse_role(text: &str) -> Option<Role> {
 fn parse_date(text: &str) -> Option<Date> {
     let iso = format_description!("[year]-[month]-[day]");
     let uk = format_description!("[day]/[month]/[year]");
-    Date::parse(text, &iso).or_else(|_| Date::parse(text, &uk)).ok()
+    Date::parse(text, &iso)
+        .or_else(|_| Date::parse(text, &uk))
+        .ok()
 }
 
 /// A light check that catches typing slips; delivery is the only real test of an address.
 pub fn looks_like_email(text: &str) -> bool {
-    let Some((local, domain)) = text.rsplit_once('@') else { return false };
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && !local.contains('@')
-        && !text.chars().any(|c| c.is_whitespace() || c == ',' || c == ';')
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c == ',' || c == ';')
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
@@ -363,12 +456,20 @@ pub fn check_upn(upn: &str) -> Result<(), &'static str> {
     }
     let last = match b[12] {
         d @ b'0'..=b'9' => u32::from(d - b'0'),
-        l => match UPN_LETTERS.iter().position(|&x| x == l.to_ascii_uppercase()) {
+        l => match UPN_LETTERS
+            .iter()
+            .position(|&x| x == l.to_ascii_uppercase())
+        {
             Some(i) => i as u32,
             None => return Err("the last character must be a digit or a letter"),
         },
     };
-    let sum: u32 = b[1..12].iter().zip(2u32..).map(|(d, pos)| u32::from(d - b'0') * pos).sum::<u32>() + last * 13;
+    let sum: u32 = b[1..12]
+        .iter()
+        .zip(2u32..)
+        .map(|(d, pos)| u32::from(d - b'0') * pos)
+        .sum::<u32>()
+        + last * 13;
     if b[0].to_ascii_uppercase() != UPN_LETTERS[(sum % 23) as usize] {
         return Err("the check letter does not match");
     }
@@ -377,8 +478,18 @@ pub fn check_upn(upn: &str) -> Result<(), &'static str> {
 
 /// Makes a valid UPN for a local authority, school and serial number: for fictional data.
 pub fn make_upn(la: u16, school: u16, year: u8, serial: u16) -> String {
-    let digits = format!("{:03}{:04}{:02}{:03}", la % 1000, school % 10000, year % 100, serial % 1000);
-    let sum: u32 = digits.bytes().zip(2u32..).map(|(d, pos)| u32::from(d - b'0') * pos).sum();
+    let digits = format!(
+        "{:03}{:04}{:02}{:03}",
+        la % 1000,
+        school % 10000,
+        year % 100,
+        serial % 1000
+    );
+    let sum: u32 = digits
+        .bytes()
+        .zip(2u32..)
+        .map(|(d, pos)| u32::from(d - b'0') * pos)
+        .sum();
     format!("{}{digits}", char::from(UPN_LETTERS[(sum % 23) as usize]))
 }
 
@@ -391,7 +502,12 @@ mod tests {
     }
 
     fn errors(csv: &str) -> Vec<(u64, String)> {
-        parse("test.csv", csv.as_bytes()).expect_err("should be rejected").errors.into_iter().map(|e| (e.line, e.reason)).collect()
+        parse("test.csv", csv.as_bytes())
+            .expect_err("should be rejected")
+            .errors
+            .into_iter()
+            .map(|e| (e.line, e.reason))
+            .collect()
     }
 
     fn upn(n: u16) -> String {
@@ -409,17 +525,27 @@ mod tests {
         assert_eq!(b.people.len(), 2);
         assert_eq!(b.kinds, BTreeSet::from([PersonKind::Pupil]));
         let ada = &b.people[0];
-        assert_eq!((ada.given_name.as_str(), ada.family_name.as_str()), ("Ada", "Okafor"));
+        assert_eq!(
+            (ada.given_name.as_str(), ada.family_name.as_str()),
+            ("Ada", "Okafor")
+        );
         assert_eq!(ada.year, Some(YearGroup::RECEPTION));
         assert_eq!(ada.class.as_deref(), Some("RB"));
         assert_eq!(ada.line, 2);
-        assert_eq!(b.people[1].date_of_birth, Some(time::macros::date!(2016 - 03 - 14)));
+        assert_eq!(
+            b.people[1].date_of_birth,
+            Some(time::macros::date!(2016 - 03 - 14))
+        );
         assert_eq!(b.people[1].roles, None);
     }
 
     #[test]
     fn common_header_spellings_are_accepted() {
-        for header in ["First name,Last name,Year group,UPN", "forename,SURNAME,NC Year,Unique Pupil Number", "Given name,Family name,yr,upn"] {
+        for header in [
+            "First name,Last name,Year group,UPN",
+            "forename,SURNAME,NC Year,Unique Pupil Number",
+            "Given name,Family name,yr,upn",
+        ] {
             let b = ok(&format!("{header}\nAda,Okafor,3,{}\n", upn(9)));
             assert_eq!(b.people[0].year.map(|y| y.number()), Some(3), "{header}");
         }
@@ -427,7 +553,9 @@ mod tests {
 
     #[test]
     fn a_staff_export_with_roles_imports() {
-        let b = ok("Staff code,First name,Last name,Email,Role\nJBR,June,Brook,j.brook@demo.example,Teacher\nHMA,Hana,Malik,h.malik@demo.example,Designated Safeguarding Lead; teacher\n");
+        let b = ok(
+            "Staff code,First name,Last name,Email,Role\nJBR,June,Brook,j.brook@demo.example,Teacher\nHMA,Hana,Malik,h.malik@demo.example,Designated Safeguarding Lead; teacher\n",
+        );
         assert_eq!(b.kinds, BTreeSet::from([PersonKind::Staff]));
         assert_eq!(b.people[1].roles, Some(vec![Role::Dsl, Role::Teacher]));
         assert_eq!(b.people[0].identifier, "JBR");
@@ -435,7 +563,10 @@ mod tests {
 
     #[test]
     fn a_mixed_file_is_split_by_its_type_column() {
-        let b = ok(&format!("Type,ID,Forename,Surname,Year\npupil,{},Ada,Okafor,2\nstaff,T1,June,Brook,\n", upn(3)));
+        let b = ok(&format!(
+            "Type,ID,Forename,Surname,Year\npupil,{},Ada,Okafor,2\nstaff,T1,June,Brook,\n",
+            upn(3)
+        ));
         assert_eq!(b.people[0].kind, PersonKind::Pupil);
         assert_eq!(b.people[1].kind, PersonKind::Staff);
     }
@@ -466,7 +597,12 @@ mod tests {
         let errs = errors(&csv);
         let lines: Vec<u64> = errs.iter().map(|e| e.0).collect();
         assert_eq!(lines, vec![3, 4, 5, 6, 7, 8, 9, 10, 11], "{errs:#?}");
-        let text = |line: u64| errs.iter().find(|e| e.0 == line).map(|e| e.1.clone()).unwrap_or_default();
+        let text = |line: u64| {
+            errs.iter()
+                .find(|e| e.0 == line)
+                .map(|e| e.1.clone())
+                .unwrap_or_default()
+        };
         assert!(text(3).contains("forename is empty"));
         assert!(text(4).contains("surname is empty"));
         assert!(text(5).contains("UPN"));
@@ -480,13 +616,21 @@ mod tests {
 
     #[test]
     fn a_row_with_no_identifier_is_refused() {
-        assert_eq!(errors("Forename,Surname,Year\nAda,Okafor,3\n")[0].1, "the row has no identifier: a pupil needs a UPN or an ID");
-        assert_eq!(errors("Forename,Surname\nJune,Brook\n")[0].1, "the row has no identifier: give a staff code, an ID or an email");
+        assert_eq!(
+            errors("Forename,Surname,Year\nAda,Okafor,3\n")[0].1,
+            "the row has no identifier: a pupil needs a UPN or an ID"
+        );
+        assert_eq!(
+            errors("Forename,Surname\nJune,Brook\n")[0].1,
+            "the row has no identifier: give a staff code, an ID or an email"
+        );
     }
 
     #[test]
     fn unknown_types_and_roles_are_refused() {
-        let e = errors("Type,ID,Forename,Surname,Role\nalien,X1,Zed,Zork,\nstaff,T1,June,Brook,Wizard\n");
+        let e = errors(
+            "Type,ID,Forename,Surname,Role\nalien,X1,Zed,Zork,\nstaff,T1,June,Brook,Wizard\n",
+        );
         assert!(e[0].1.contains("type \"alien\""), "{e:?}");
         assert!(e[1].1.contains("role \"Wizard\""), "{e:?}");
     }
@@ -496,12 +640,19 @@ mod tests {
         let e = errors("UPN,Year\nX,3\n");
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].0, 1);
-        assert!(e[0].1.contains("no a forename column and no a surname column") || e[0].1.contains("forename column"));
+        assert!(
+            e[0].1
+                .contains("no a forename column and no a surname column")
+                || e[0].1.contains("forename column")
+        );
     }
 
     #[test]
     fn an_empty_file_is_refused() {
-        assert_eq!(errors("Forename,Surname,Year\n")[0].1, "the file has a header but no people");
+        assert_eq!(
+            errors("Forename,Surname,Year\n")[0].1,
+            "the file has a header but no people"
+        );
         assert_eq!(errors("")[0].0, 1);
     }
 
@@ -529,7 +680,14 @@ mod tests {
     #[test]
     fn email_check_catches_typing_slips() {
         assert!(looks_like_email("j.brook@demo.example"));
-        for bad in ["j.brook", "@demo.example", "j brook@demo.example", "j@demo", "j@demo.", "a@b@c.d"] {
+        for bad in [
+            "j.brook",
+            "@demo.example",
+            "j brook@demo.example",
+            "j@demo",
+            "j@demo.",
+            "a@b@c.d",
+        ] {
             assert!(!looks_like_email(bad), "{bad}");
         }
     }

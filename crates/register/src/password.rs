@@ -20,7 +20,10 @@ pub enum WeakPassword {
     #[error("use at least {MIN_LENGTH} characters")]
     TooShort,
     #[error("this password would be too easy to guess{}", hint(.warning, .suggestion))]
-    Guessable { warning: Option<String>, suggestion: Option<String> },
+    Guessable {
+        warning: Option<String>,
+        suggestion: Option<String>,
+    },
 }
 
 fn hint(warning: &Option<String>, suggestion: &Option<String>) -> String {
@@ -39,9 +42,15 @@ pub fn check_strength(password: &str, context: &[&str]) -> Result<(), WeakPasswo
         return Err(WeakPassword::TooShort);
     }
     let lower = password.to_lowercase();
-    if let Some(word) = context.iter().map(|w| w.trim().to_lowercase()).find(|w| w.chars().count() >= 4 && lower.contains(w.as_str())) {
+    if let Some(word) = context
+        .iter()
+        .map(|w| w.trim().to_lowercase())
+        .find(|w| w.chars().count() >= 4 && lower.contains(w.as_str()))
+    {
         return Err(WeakPassword::Guessable {
-            warning: Some(format!("it contains \"{word}\", which is one of the first things anyone would try")),
+            warning: Some(format!(
+                "it contains \"{word}\", which is one of the first things anyone would try"
+            )),
             suggestion: Some("leave out your name, your username and the school's name".to_owned()),
         });
     }
@@ -52,7 +61,9 @@ pub fn check_strength(password: &str, context: &[&str]) -> Result<(), WeakPasswo
     let feedback = estimate.feedback();
     Err(WeakPassword::Guessable {
         warning: feedback.and_then(|f| f.warning()).map(|w| w.to_string()),
-        suggestion: feedback.and_then(|f| f.suggestions().first()).map(|s| s.to_string()),
+        suggestion: feedback
+            .and_then(|f| f.suggestions().first())
+            .map(|s| s.to_string()),
     })
 }
 
@@ -74,7 +85,9 @@ pub fn hash(password: &str) -> String {
 /// Checks a password against a stored PHC string. A malformed stored hash never matches.
 pub fn verify(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -107,7 +120,14 @@ mod tests {
 
     #[test]
     fn weak_passwords_are_refused_with_a_reason() {
-        for weak in ["password123", "Password1!", "qwertyuiop", "letmein2024", "aaaaaaaaaaaa", "demoprimary1"] {
+        for weak in [
+            "password123",
+            "Password1!",
+            "qwertyuiop",
+            "letmein2024",
+            "aaaaaaaaaaaa",
+            "demoprimary1",
+        ] {
             let err = check_strength(weak, &["demo", "primary"]).expect_err(weak);
             assert!(!err.to_string().is_empty());
         }
@@ -125,7 +145,11 @@ mod tests {
 
     #[test]
     fn strong_passwords_are_accepted() {
-        for strong in ["correct horse battery staple", "Tadpole-Lantern-Quarry-47", "v8#Lk2!pQz9@wR"] {
+        for strong in [
+            "correct horse battery staple",
+            "Tadpole-Lantern-Quarry-47",
+            "v8#Lk2!pQz9@wR",
+        ] {
             assert_eq!(check_strength(strong, &[]), Ok(()), "{strong}");
         }
     }

@@ -134,7 +134,10 @@ pub struct UnknownValue {
 
 impl UnknownValue {
     pub fn new(what: &'static str, value: &str) -> Self {
-        UnknownValue { what, value: value.to_owned() }
+        UnknownValue {
+            what,
+            value: value.to_owned(),
+        }
     }
 }
 
@@ -174,7 +177,7 @@ impl YearGroup {
 
     /// A year group from its stored number, if it is one.
     pub fn from_number(n: i64) -> Option<YearGroup> {
-        (-1..=13).contains(&n).then(|| YearGroup(n as i8))
+        (-1..=13).contains(&n).then_some(YearGroup(n as i8))
     }
 
     pub fn number(self) -> i64 {
@@ -272,13 +275,19 @@ mod tests {
     #[test]
     fn nonsense_year_groups_are_refused() {
         for bad in ["", "Year 14", "0", "-1", "Year", "P7", "twelve", "Y 3 4"] {
-            assert!(bad.parse::<YearGroup>().is_err(), "{bad:?} should not parse");
+            assert!(
+                bad.parse::<YearGroup>().is_err(),
+                "{bad:?} should not parse"
+            );
         }
     }
 
     #[test]
     fn year_groups_display_as_schools_write_them() {
         assert_eq!(YearGroup::RECEPTION.to_string(), "Reception");
-        assert_eq!(YearGroup::from_number(5).map(|y| y.to_string()).as_deref(), Some("Year 5"));
+        assert_eq!(
+            YearGroup::from_number(5).map(|y| y.to_string()).as_deref(),
+            Some("Year 5")
+        );
     }
 }

@@ -97,7 +97,13 @@ impl Role {
     pub fn default_permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            Role::Headteacher => &[ViewPeople, ManagePeople, ManageSettings, ViewAudit, ViewSafeguarding],
+            Role::Headteacher => &[
+                ViewPeople,
+                ManagePeople,
+                ManageSettings,
+                ViewAudit,
+                ViewSafeguarding,
+            ],
             Role::Dsl | Role::DeputyDsl => &[ViewPeople, ViewAudit, ViewSafeguarding],
             Role::OnlineSafetyLead => &[ViewPeople, ViewSafeguarding],
             Role::ItAdministrator => &[ViewPeople, ManagePeople, ManageSettings],
@@ -175,7 +181,10 @@ impl Permission {
     /// Permissions that change how the system protects everyone: whoever holds one is an
     /// administrator, and the DfE cyber security standard asks for MFA on every such account.
     pub fn is_administrative(self) -> bool {
-        matches!(self, Permission::ManagePeople | Permission::ManageSettings | Permission::FilterManager)
+        matches!(
+            self,
+            Permission::ManagePeople | Permission::ManageSettings | Permission::FilterManager
+        )
     }
 }
 
@@ -253,7 +262,9 @@ pub enum SecondFactorRule {
 impl SecondFactorRule {
     pub fn requires(self, authority: &Authority) -> bool {
         match self {
-            SecondFactorRule::AdminsAndSafeguarding => authority.is_administrator() || authority.is_safeguarding(),
+            SecondFactorRule::AdminsAndSafeguarding => {
+                authority.is_administrator() || authority.is_safeguarding()
+            }
             SecondFactorRule::AllStaff => true,
         }
     }
@@ -279,7 +290,10 @@ mod tests {
         let a = Authority::new(&[Role::ItAdministrator], &[]);
         assert!(a.can(Permission::ManagePeople));
         assert!(!a.can(Permission::ViewSafeguarding));
-        assert!(!a.can(Permission::FilterManager), "filter management is a separate grant");
+        assert!(
+            !a.can(Permission::FilterManager),
+            "filter management is a separate grant"
+        );
     }
 
     #[test]
@@ -294,7 +308,10 @@ mod tests {
         assert!(rule.requires(&Authority::new(&[Role::Headteacher], &[])));
         assert!(rule.requires(&Authority::new(&[Role::Dsl], &[])));
         assert!(rule.requires(&Authority::new(&[Role::ItAdministrator], &[])));
-        assert!(rule.requires(&Authority::new(&[Role::Teacher], &[Permission::FilterManager])));
+        assert!(rule.requires(&Authority::new(
+            &[Role::Teacher],
+            &[Permission::FilterManager]
+        )));
         assert!(!rule.requires(&Authority::new(&[Role::Teacher], &[])));
         assert!(SecondFactorRule::AllStaff.requires(&Authority::new(&[Role::Teacher], &[])));
     }

@@ -1,1 +1,258 @@
-fn main(){}
+//! `schoolgate`: the one binary. It reads the configuration, opens the store and runs the
+//! school's services (`serve`), or does one job and exits (`people import`,
+//! `audit verify`, `accounts reset-password`).
+
+mod config;
+mod demo;
+mod serve;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use config::FileConfig;
+use store::{Actor, Database, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "schoolgate",
+    version,
+    about = "Filter, monitor, record and review a school's online safety."
+)]
+struct Cli {
+    /// Configuration file (TOML). Every key has a default, so none is needed.
+    #[arg(long, global = true, env = "SCHOOLGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./schoolgate-data]
+    #[arg(long, global = true, env = "SCHOOLGATE_DATA")]
+    data: Option<PathBuf>,
+    /// `sqlite` (in the data directory) or a postgres:// URL [default: sqlite]
+    #[arg(long, global = true, env = "SCHOOLGATE_DATABASE")]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every service of the school until Ctrl-C.
+    Serve(ServeArgs),
+    /// People and groups.
+    #[command(subcommand)]
+    People(PeopleCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Sign-in accounts.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// On an empty data directory, create the fictional Demo Primary School with accounts.
+    #[arg(long)]
+    pub demo: bool,
+    /// Console address [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub console: Option<std::net::SocketAddr>,
+    /// DNS address [default: 127.0.0.1:5353]
+    #[arg(long, value_name = "ADDR")]
+    pub dns: Option<std::net::SocketAddr>,
+    /// Proxy address [default: 127.0.0.1:3128]
+    #[arg(long, value_name = "ADDR")]
+    pub proxy: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PeopleCommand {
+    /// Import pupils and staff from an MIS CSV export (see docs/people-import.md).
+    Import {
+        file: PathBuf,
+        /// The account doing the import, for the audit log [default: the system user]
+        #[arg(long = "as", value_name = "USERNAME")]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check every school's audit chain; exits 2 naming the first broken entry.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountsCommand {
+    /// Give an account a new one-time password, to be changed at its next sign-in.
+    ResetPassword { username: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SCHOOLGATE_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut config = match &cli.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            FileConfig::from_toml(&path.display().to_string(), &text)?
+        }
+        None => FileConfig::default(),
+    };
+    if let Some(d) = cli.data {
+        config.data = d;
+    }
+    if let Some(db) = cli.database {
+        config.database = db;
+    }
+    match cli.command {
+        Command::Serve(args) => serve::run(config, args).await,
+        Command::People(PeopleCommand::Import { file, actor }) => {
+            import_people(&config, &file, actor).await
+        }
+        Command::Audit(AuditCommand::Verify) => verify_audit(&config).await,
+        Command::Accounts(AccountsCommand::ResetPassword { username }) => {
+            reset_password(&config, &username).await
+        }
+    }
+}
+
+/// Where the records are, as configured.
+pub fn database(config: &FileConfig) -> Database {
+    if config.database == "sqlite" {
+        Database::Sqlite(config.data.join("schoolgate.db"))
+    } else {
+        Database::parse(&config.database)
+    }
+}
+
+/// Opens the store for a one-off command, refusing to create a new SQLite database.
+async fn open_existing(config: &FileConfig) -> anyhow::Result<Store> {
+    let db = database(config);
+    if let Database::Sqlite(path) = &db
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "there is no schoolgate database in {} (run `schoolgate serve --data {}` first, or pass the right --data)",
+            config.data.display(),
+            config.data.display()
+        );
+    }
+    Ok(Store::open(&db).await?)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn cli_actor(name: Option<String>) -> Actor {
+    let user = name
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    Actor {
+        label: format!("cli:{user}"),
+        origin: "cli".into(),
+    }
+}
+
+async fn only_school(store: &Store) -> anyhow::Result<register::people::SchoolId> {
+    match store.schools().await?.as_slice() {
+        [one] => Ok(one.id),
+        [] => anyhow::bail!("the database has no school yet: run `schoolgate serve` once first"),
+        many => anyhow::bail!(
+            "the database holds {} schools; this command works on a single-school deployment for now",
+            many.len()
+        ),
+    }
+}
+
+async fn import_people(
+    config: &FileConfig,
+    file: &Path,
+    actor: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let store = open_existing(config).await?;
+    let school = only_school(&store).await?;
+    let origin = file.display().to_string();
+    let input = std::fs::File::open(file).with_context(|| format!("cannot open {origin}"))?;
+    let batch = match register::import::parse(&origin, std::io::BufReader::new(input)) {
+        Ok(b) => b,
+        Err(rejected) => {
+            eprint!("{rejected}");
+            store.close().await;
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let summary = store
+        .import_people(school, &origin, &batch, &cli_actor(actor), now())
+        .await?;
+    println!(
+        "Imported {origin}: {} added, {} updated, {} unchanged, {} marked as leavers.",
+        summary.added, summary.updated, summary.unchanged, summary.leavers
+    );
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify_audit(config: &FileConfig) -> anyhow::Result<ExitCode> {
+    let store = open_existing(config).await?;
+    let mut code = ExitCode::SUCCESS;
+    for school in store.schools().await? {
+        match store.verify_audit(school.id).await? {
+            Ok(n) => println!("{}: {n} audit entries, chain intact", school.name),
+            Err(broken) => {
+                println!("{}: {broken}", school.name);
+                code = ExitCode::from(2);
+            }
+        }
+    }
+    store.close().await;
+    Ok(code)
+}
+
+async fn reset_password(config: &FileConfig, username: &str) -> anyhow::Result<ExitCode> {
+    let store = open_existing(config).await?;
+    let Some(account) = store.account_by_username(username).await? else {
+        anyhow::bail!("there is no account {username:?}");
+    };
+    let password = register::password::generate();
+    let to_hash = password.clone();
+    let hash = tokio::task::spawn_blocking(move || register::password::hash(&to_hash)).await?;
+    store
+        .set_password(&account, &hash, true, &cli_actor(None), now())
+        .await?;
+    println!(
+        "New one-time password for {} ({}): {password}",
+        account.username,
+        account.full_name()
+    );
+    println!("They will be asked to choose their own at their next sign-in.");
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}

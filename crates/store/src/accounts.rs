@@ -6,8 +6,8 @@
 
 use register::people::{AccountId, PersonId, PersonKind, PersonStatus, SchoolId};
 use register::roles::{Authority, Permission, Role};
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::audit::append_on;
 use crate::{Actor, Result, Store, StoreError, split_names};
@@ -117,7 +117,13 @@ const ACCOUNT_SELECT: &str = "SELECT a.id, a.school_id, a.person_id, a.username,
 
 impl Store {
     /// Creates an account, with an audit entry.
-    pub async fn create_account(&self, school: SchoolId, new: &NewAccount, actor: &Actor, now: i64) -> Result<AccountId> {
+    pub async fn create_account(
+        &self,
+        school: SchoolId,
+        new: &NewAccount,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<AccountId> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "INSERT INTO accounts (school_id, person_id, username, password_hash, must_change_password, created_at, \
@@ -133,28 +139,49 @@ impl Store {
         .await
         .map_err(|e| crate::conflict(e, || format!("the username {:?} is already taken", new.username)))?;
         let id = AccountId(row.try_get("id")?);
-        let details = serde_json::json!({"person": new.person.0, "username": new.username}).to_string();
-        append_on(&mut tx, school, actor.entry(now, "account.create", &format!("account:{}", id.0), details)).await?;
+        let details =
+            serde_json::json!({"person": new.person.0, "username": new.username}).to_string();
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(now, "account.create", &format!("account:{}", id.0), details),
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
 
     /// The account with this username (any case), in any school.
     pub async fn account_by_username(&self, username: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(AssertSqlSafe(format!("{ACCOUNT_SELECT} WHERE lower(a.username) = $1")))
-            .bind(username.trim().to_lowercase())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{ACCOUNT_SELECT} WHERE lower(a.username) = $1"
+        )))
+        .bind(username.trim().to_lowercase())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     pub async fn account(&self, id: AccountId) -> Result<Account> {
-        let row = sqlx::query(AssertSqlSafe(format!("{ACCOUNT_SELECT} WHERE a.id = $1"))).bind(id.0).fetch_optional(&self.pool).await?;
-        row.as_ref().map(account_from_row).transpose()?.ok_or_else(|| StoreError::NotFound(format!("account {}", id.0)))
+        let row = sqlx::query(AssertSqlSafe(format!("{ACCOUNT_SELECT} WHERE a.id = $1")))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(account_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("account {}", id.0)))
     }
 
     /// Sets a new password (already hashed), clearing the must-change flag.
-    pub async fn set_password(&self, account: &Account, hash: &str, must_change: bool, actor: &Actor, now: i64) -> Result<()> {
+    pub async fn set_password(
+        &self,
+        account: &Account,
+        hash: &str,
+        must_change: bool,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE accounts SET password_hash = $2, must_change_password = $3, password_changed_at = $4 WHERE id = $1")
             .bind(account.id.0)
@@ -164,8 +191,17 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let details = serde_json::json!({"must_change": must_change}).to_string();
-        append_on(&mut tx, account.school, actor.entry(now, "account.password", &format!("account:{}", account.id.0), details))
-            .await?;
+        append_on(
+            &mut tx,
+            account.school,
+            actor.entry(
+                now,
+                "account.password",
+                &format!("account:{}", account.id.0),
+                details,
+            ),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -187,18 +223,32 @@ impl Store {
             .bind(first_step)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1").bind(account.id.0).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
+            .bind(account.id.0)
+            .execute(&mut *tx)
+            .await?;
         for h in recovery_code_hashes {
-            sqlx::query("INSERT INTO recovery_codes (school_id, account_id, code_hash) VALUES ($1, $2, $3)")
-                .bind(account.school.0)
-                .bind(account.id.0)
-                .bind(h)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO recovery_codes (school_id, account_id, code_hash) VALUES ($1, $2, $3)",
+            )
+            .bind(account.school.0)
+            .bind(account.id.0)
+            .bind(h)
+            .execute(&mut *tx)
+            .await?;
         }
         let details = serde_json::json!({"recovery_codes": recovery_code_hashes.len()}).to_string();
-        append_on(&mut tx, account.school, actor.entry(now, "account.second_factor.enrol", &format!("account:{}", account.id.0), details))
-            .await?;
+        append_on(
+            &mut tx,
+            account.school,
+            actor.entry(
+                now,
+                "account.second_factor.enrol",
+                &format!("account:{}", account.id.0),
+                details,
+            ),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -217,7 +267,12 @@ impl Store {
     }
 
     /// Uses up a recovery code, given its hash: true if it was valid and unused.
-    pub async fn use_recovery_code(&self, account: AccountId, code_hash: &str, now: i64) -> Result<bool> {
+    pub async fn use_recovery_code(
+        &self,
+        account: AccountId,
+        code_hash: &str,
+        now: i64,
+    ) -> Result<bool> {
         let done = sqlx::query("UPDATE recovery_codes SET used_at = $3 WHERE account_id = $1 AND code_hash = $2 AND used_at IS NULL")
             .bind(account.0)
             .bind(code_hash)
@@ -228,11 +283,13 @@ impl Store {
     }
 
     pub async fn unused_recovery_codes(&self, account: AccountId) -> Result<i64> {
-        Ok(sqlx::query("SELECT count(*) AS n FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL")
-            .bind(account.0)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?)
+        Ok(sqlx::query(
+            "SELECT count(*) AS n FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL",
+        )
+        .bind(account.0)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
     }
 
     // --- sessions -------------------------------------------------------------------
@@ -285,7 +342,11 @@ impl Store {
     }
 
     pub async fn touch_session(&self, id: i64, now: i64) -> Result<()> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1").bind(id).bind(now).execute(&self.pool).await?;
+        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -321,7 +382,12 @@ impl Store {
 
     // --- failed sign-ins ------------------------------------------------------------
 
-    pub async fn record_sign_in_failure(&self, username: &str, origin: &str, now: i64) -> Result<()> {
+    pub async fn record_sign_in_failure(
+        &self,
+        username: &str,
+        origin: &str,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO sign_in_failures (username, origin, at) VALUES ($1, $2, $3)")
             .bind(username.trim().to_lowercase())
             .bind(origin)
@@ -332,7 +398,12 @@ impl Store {
     }
 
     /// Failed sign-ins for a username and from an address since `since`.
-    pub async fn sign_in_failures(&self, username: &str, origin: &str, since: i64) -> Result<(i64, i64)> {
+    pub async fn sign_in_failures(
+        &self,
+        username: &str,
+        origin: &str,
+        since: i64,
+    ) -> Result<(i64, i64)> {
         let row = sqlx::query(
             "SELECT (SELECT count(*) FROM sign_in_failures WHERE username = $1 AND at >= $3) AS by_user, \
                     (SELECT count(*) FROM sign_in_failures WHERE origin = $2 AND at >= $3) AS by_origin",
@@ -356,7 +427,13 @@ impl Store {
 
     // --- setup links ----------------------------------------------------------------
 
-    pub async fn create_setup_token(&self, school: SchoolId, token_hash: &str, now: i64, expires_at: i64) -> Result<()> {
+    pub async fn create_setup_token(
+        &self,
+        school: SchoolId,
+        token_hash: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO setup_tokens (school_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(school.0)
             .bind(token_hash)
@@ -374,7 +451,8 @@ impl Store {
             .bind(now)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok(SchoolId(r.try_get("school_id")?))).transpose()
+        row.map(|r| Ok(SchoolId(r.try_get("school_id")?)))
+            .transpose()
     }
 
     /// Marks a setup link used; false if it was already used or has expired, so that two
@@ -390,11 +468,13 @@ impl Store {
 
     /// How many accounts a school has (zero means it still needs its first administrator).
     pub async fn account_count(&self, school: SchoolId) -> Result<i64> {
-        Ok(sqlx::query("SELECT count(*) AS n FROM accounts WHERE school_id = $1")
-            .bind(school.0)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?)
+        Ok(
+            sqlx::query("SELECT count(*) AS n FROM accounts WHERE school_id = $1")
+                .bind(school.0)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
     }
 }
 

@@ -18,7 +18,10 @@ pub struct Actor {
 
 impl Actor {
     pub fn system() -> Actor {
-        Actor { label: "system".into(), origin: "local".into() }
+        Actor {
+            label: "system".into(),
+            origin: "local".into(),
+        }
     }
 
     pub fn entry(&self, at: i64, action: &str, target: &str, details: String) -> NewAuditEntry {
@@ -43,7 +46,12 @@ impl Store {
     }
 
     /// Up to `limit` entries after `after_seq`, oldest first.
-    pub async fn audit_entries(&self, school: SchoolId, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>> {
+    pub async fn audit_entries(
+        &self,
+        school: SchoolId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
             "SELECT school_id, seq, at, actor, action, target, origin, details, prev_hash, hash \
              FROM audit_log WHERE school_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -85,7 +93,10 @@ impl Store {
                 break;
             }
         }
-        let last = entries.last().map(|e| (e.seq, e.hash.clone())).unwrap_or((0, GENESIS.to_owned()));
+        let last = entries
+            .last()
+            .map(|e| (e.seq, e.hash.clone()))
+            .unwrap_or((0, GENESIS.to_owned()));
         let checked = match audit::verify(school.0, entries) {
             Ok(n) => n,
             Err(b) => return Ok(Err(b)),
@@ -97,10 +108,20 @@ impl Store {
         if let Some(head) = head {
             let (seq, hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
             if seq != last.0 {
-                return Ok(Err(ChainBreak { school: school.0, seq: last.0 + 1, reason: BreakReason::Gap { expected: last.0 + 1 } }));
+                return Ok(Err(ChainBreak {
+                    school: school.0,
+                    seq: last.0 + 1,
+                    reason: BreakReason::Gap {
+                        expected: last.0 + 1,
+                    },
+                }));
             }
             if hash != last.1 {
-                return Ok(Err(ChainBreak { school: school.0, seq: last.0, reason: BreakReason::Hash }));
+                return Ok(Err(ChainBreak {
+                    school: school.0,
+                    seq: last.0,
+                    reason: BreakReason::Hash,
+                }));
             }
         }
         Ok(Ok(checked))
@@ -109,7 +130,11 @@ impl Store {
 
 /// Appends an entry inside the caller's transaction, so that a change and its audit entry
 /// commit together or not at all.
-pub(crate) async fn append_on(conn: &mut sqlx::AnyConnection, school: SchoolId, entry: NewAuditEntry) -> Result<AuditEntry> {
+pub(crate) async fn append_on(
+    conn: &mut sqlx::AnyConnection,
+    school: SchoolId,
+    entry: NewAuditEntry,
+) -> Result<AuditEntry> {
     sqlx::query("INSERT INTO audit_heads (school_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (school_id) DO NOTHING")
         .bind(school.0)
         .bind(GENESIS)
@@ -117,10 +142,12 @@ pub(crate) async fn append_on(conn: &mut sqlx::AnyConnection, school: SchoolId, 
         .await?;
     // Claiming the next number is a write, so it takes the lock first (the row lock on
     // PostgreSQL, the write lock on SQLite): two appends can never chain from one head.
-    let head = sqlx::query("UPDATE audit_heads SET seq = seq + 1 WHERE school_id = $1 RETURNING seq, hash")
-        .bind(school.0)
-        .fetch_one(&mut *conn)
-        .await?;
+    let head = sqlx::query(
+        "UPDATE audit_heads SET seq = seq + 1 WHERE school_id = $1 RETURNING seq, hash",
+    )
+    .bind(school.0)
+    .fetch_one(&mut *conn)
+    .await?;
     let seq: i64 = head.try_get("seq")?;
     let prev_hash: String = head.try_get("hash")?;
     let e = entry.chain(school.0, seq - 1, &prev_hash);

@@ -55,7 +55,11 @@ impl Database {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             Database::Postgres(text.to_owned())
         } else {
-            Database::Sqlite(PathBuf::from(text.strip_prefix("sqlite://").or(text.strip_prefix("sqlite:")).unwrap_or(text)))
+            Database::Sqlite(PathBuf::from(
+                text.strip_prefix("sqlite://")
+                    .or(text.strip_prefix("sqlite:"))
+                    .unwrap_or(text),
+            ))
         }
     }
 
@@ -65,7 +69,9 @@ impl Database {
             Database::Sqlite(p) => format!("SQLite at {}", p.display()),
             Database::Postgres(url) => match url.split_once('@') {
                 Some((before, after)) => match before.rsplit_once(':') {
-                    Some((user, _)) if !user.ends_with('/') => format!("PostgreSQL {user}:***@{after}"),
+                    Some((user, _)) if !user.ends_with('/') => {
+                        format!("PostgreSQL {user}:***@{after}")
+                    }
                     _ => format!("PostgreSQL {url}"),
                 },
                 None => format!("PostgreSQL {url}"),
@@ -118,9 +124,15 @@ impl Store {
     /// Opens (and for SQLite creates) the database and brings its schema up to date.
     pub async fn open(database: &Database) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let open_err = |source| StoreError::Open { what: database.display(), source };
+        let open_err = |source| StoreError::Open {
+            what: database.display(),
+            source,
+        };
         let (url, backend) = match database {
-            Database::Sqlite(path) => (format!("sqlite://{}?mode=rwc", path.display()), Backend::Sqlite),
+            Database::Sqlite(path) => (
+                format!("sqlite://{}?mode=rwc", path.display()),
+                Backend::Sqlite,
+            ),
             Database::Postgres(url) => (url.clone(), Backend::Postgres),
         };
         let options = AnyConnectOptions::from_str(&url).map_err(open_err)?;
@@ -167,10 +179,11 @@ impl Store {
 
     /// The versions of the applied migrations, oldest first.
     pub async fn schema_versions(&self) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> =
-            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = true ORDER BY version")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT version FROM _sqlx_migrations WHERE success = true ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
@@ -185,18 +198,31 @@ impl Store {
 
     /// A value from SQLite's `PRAGMA` (for checks and tests); `None` on PostgreSQL.
     pub async fn sqlite_pragma(&self, name: &str) -> Result<Option<String>> {
-        if self.backend != Backend::Sqlite || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if self.backend != Backend::Sqlite
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return Ok(None);
         }
-        let row = sqlx::query(AssertSqlSafe(format!("PRAGMA {name}"))).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.try_get::<String, _>(0).or_else(|_| r.try_get::<i64, _>(0).map(|n| n.to_string()))).transpose()?)
+        let row = sqlx::query(AssertSqlSafe(format!("PRAGMA {name}")))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| {
+                r.try_get::<String, _>(0)
+                    .or_else(|_| r.try_get::<i64, _>(0).map(|n| n.to_string()))
+            })
+            .transpose()?)
     }
 
     /// Runs raw SQL: for tests that must go around the repository API (tampering with the
     /// audit log, for example). Not for product code.
     #[doc(hidden)]
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
-        Ok(self.pool.execute(AssertSqlSafe(sql.to_owned())).await?.rows_affected())
+        Ok(self
+            .pool
+            .execute(AssertSqlSafe(sql.to_owned()))
+            .await?
+            .rows_affected())
     }
 
     /// Waits for in-flight queries and closes every connection.
@@ -225,6 +251,9 @@ where
 {
     text.split(';')
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<T>().map_err(|e| StoreError::Corrupt(e.to_string())))
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
         .collect()
 }

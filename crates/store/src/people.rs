@@ -3,11 +3,13 @@
 use std::collections::HashSet;
 
 use register::import::{ImportBatch, ImportedPerson};
-use register::people::{GroupId, GroupKind, PersonId, PersonKind, PersonStatus, SchoolId, YearGroup};
+use register::people::{
+    GroupId, GroupKind, PersonId, PersonKind, PersonStatus, SchoolId, YearGroup,
+};
 use register::roles::{Permission, Role};
 use serde_json::json;
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::audit::{Actor, append_on};
 use crate::schools::ensure_group_on;
@@ -97,22 +99,48 @@ pub struct ImportSummary {
 const PERSON_COLUMNS: &str = "p.id, p.school_id, p.kind, p.external_id, p.given_name, p.family_name, p.year_group, \
     p.group_id, g.name AS group_name, p.email, p.date_of_birth, p.class, p.job_title, p.roles, p.permissions, \
     p.status, p.expires_at, a.username";
-const PERSON_FROM: &str = "people p LEFT JOIN groups g ON g.id = p.group_id LEFT JOIN accounts a ON a.person_id = p.id";
+const PERSON_FROM: &str =
+    "people p LEFT JOIN groups g ON g.id = p.group_id LEFT JOIN accounts a ON a.person_id = p.id";
 
 impl Store {
     /// Adds a person to their default group, with an audit entry.
-    pub async fn insert_person(&self, school: SchoolId, person: &NewPerson, actor: &Actor, now: i64) -> Result<PersonId> {
+    pub async fn insert_person(
+        &self,
+        school: SchoolId,
+        person: &NewPerson,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<PersonId> {
         let mut tx = self.pool.begin().await?;
         let id = insert_person_on(&mut tx, school, person, now).await?;
-        append_on(&mut tx, school, actor.entry(now, "person.create", &format!("person:{}", id.0), describe_new(person))).await?;
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(
+                now,
+                "person.create",
+                &format!("person:{}", id.0),
+                describe_new(person),
+            ),
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
 
     pub async fn person(&self, school: SchoolId, id: PersonId) -> Result<PersonRecord> {
-        let sql = format!("SELECT {PERSON_COLUMNS} FROM {PERSON_FROM} WHERE p.school_id = $1 AND p.id = $2");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str())).bind(school.0).bind(id.0).fetch_optional(&self.pool).await?;
-        row.as_ref().map(person_from_row).transpose()?.ok_or_else(|| StoreError::NotFound(format!("person {}", id.0)))
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM {PERSON_FROM} WHERE p.school_id = $1 AND p.id = $2"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(school.0)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(person_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("person {}", id.0)))
     }
 
     /// People whose name, identifier, email or username contains `query` (any case),
@@ -134,13 +162,15 @@ impl Store {
             OR lower(coalesce(a.username, '')) LIKE $3 ESCAPE '\\' \
             OR lower(coalesce(g.name, '')) LIKE $3 ESCAPE '\\')";
         let leavers = i64::from(include_leavers);
-        let total: i64 = sqlx::query(AssertSqlSafe(format!("SELECT count(*) AS n FROM {PERSON_FROM} WHERE {filter}")))
-            .bind(school.0)
-            .bind(leavers)
-            .bind(&pattern)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
+        let total: i64 = sqlx::query(AssertSqlSafe(format!(
+            "SELECT count(*) AS n FROM {PERSON_FROM} WHERE {filter}"
+        )))
+        .bind(school.0)
+        .bind(leavers)
+        .bind(&pattern)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
         let sql = format!(
             "SELECT {PERSON_COLUMNS} FROM {PERSON_FROM} WHERE {filter} \
              ORDER BY p.status, p.family_name, p.given_name, p.id LIMIT $4 OFFSET $5"
@@ -173,7 +203,9 @@ impl Store {
                 Ok(GroupSummary {
                     id: GroupId(r.try_get("id")?),
                     name: r.try_get("name")?,
-                    kind: kind.parse().map_err(|e: register::people::UnknownValue| StoreError::Corrupt(e.to_string()))?,
+                    kind: kind.parse().map_err(|e: register::people::UnknownValue| {
+                        StoreError::Corrupt(e.to_string())
+                    })?,
                     people: r.try_get("people")?,
                 })
             })
@@ -208,7 +240,12 @@ impl Store {
                 None => {
                     let new = new_person_from_import(p);
                     let id = insert_person_on(&mut tx, school, &new, now).await?;
-                    let entry = actor.entry(now, "person.create", &format!("person:{}", id.0), describe_new(&new));
+                    let entry = actor.entry(
+                        now,
+                        "person.create",
+                        &format!("person:{}", id.0),
+                        describe_new(&new),
+                    );
                     append_on(&mut tx, school, entry).await?;
                     summary.added += 1;
                 }
@@ -232,7 +269,9 @@ impl Store {
             .await?;
             for row in &rows {
                 let old = person_from_row(row)?;
-                let Some(ext) = &old.external_id else { continue };
+                let Some(ext) = &old.external_id else {
+                    continue;
+                };
                 if listed.contains(&(*kind, ext.clone())) {
                     continue;
                 }
@@ -242,13 +281,27 @@ impl Store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("UPDATE accounts SET disabled = 1 WHERE school_id = $1 AND person_id = $2")
-                    .bind(school.0)
-                    .bind(old.id.0)
-                    .execute(&mut *tx)
-                    .await?;
-                let details = json!({"reason": format!("not in {origin}"), "name": old.full_name()}).to_string();
-                append_on(&mut tx, school, actor.entry(now, "person.leaver", &format!("person:{}", old.id.0), details)).await?;
+                sqlx::query(
+                    "UPDATE accounts SET disabled = 1 WHERE school_id = $1 AND person_id = $2",
+                )
+                .bind(school.0)
+                .bind(old.id.0)
+                .execute(&mut *tx)
+                .await?;
+                let details =
+                    json!({"reason": format!("not in {origin}"), "name": old.full_name()})
+                        .to_string();
+                append_on(
+                    &mut tx,
+                    school,
+                    actor.entry(
+                        now,
+                        "person.leaver",
+                        &format!("person:{}", old.id.0),
+                        details,
+                    ),
+                )
+                .await?;
                 summary.leavers += 1;
             }
         }
@@ -257,7 +310,12 @@ impl Store {
             "unchanged": summary.unchanged, "leavers": summary.leavers,
         })
         .to_string();
-        append_on(&mut tx, school, actor.entry(now, "people.import", "people", details)).await?;
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(now, "people.import", "people", details),
+        )
+        .await?;
         tx.commit().await?;
         Ok(summary)
     }
@@ -291,7 +349,12 @@ fn new_person_from_import(p: &ImportedPerson) -> NewPerson {
     }
 }
 
-async fn insert_person_on(conn: &mut sqlx::AnyConnection, school: SchoolId, p: &NewPerson, now: i64) -> Result<PersonId> {
+async fn insert_person_on(
+    conn: &mut sqlx::AnyConnection,
+    school: SchoolId,
+    p: &NewPerson,
+    now: i64,
+) -> Result<PersonId> {
     let (group_name, group_kind) = p.default_group();
     let group = ensure_group_on(conn, school, group_name, group_kind).await?;
     let row = sqlx::query(
@@ -332,7 +395,10 @@ async fn update_from_import(
     now: i64,
 ) -> Result<bool> {
     let roles = p.roles.clone().unwrap_or_else(|| old.roles.clone());
-    let dob = p.date_of_birth.map(|d| d.to_string()).or_else(|| old.date_of_birth.clone());
+    let dob = p
+        .date_of_birth
+        .map(|d| d.to_string())
+        .or_else(|| old.date_of_birth.clone());
     let (group_name, group_kind) = default_group(p.kind, p.year);
     let changed = old.given_name != p.given_name
         || old.family_name != p.family_name
@@ -384,7 +450,17 @@ async fn update_from_import(
         }
     })
     .to_string();
-    append_on(conn, school, actor.entry(now, "person.update", &format!("person:{}", old.id.0), details)).await?;
+    append_on(
+        conn,
+        school,
+        actor.entry(
+            now,
+            "person.update",
+            &format!("person:{}", old.id.0),
+            details,
+        ),
+    )
+    .await?;
     Ok(true)
 }
 
@@ -424,7 +500,10 @@ pub(crate) fn person_from_row(r: &AnyRow) -> Result<PersonRecord> {
         given_name: r.try_get("given_name")?,
         family_name: r.try_get("family_name")?,
         year: match year {
-            Some(n) => Some(YearGroup::from_number(n).ok_or_else(|| StoreError::Corrupt(format!("year group {n}")))?),
+            Some(n) => Some(
+                YearGroup::from_number(n)
+                    .ok_or_else(|| StoreError::Corrupt(format!("year group {n}")))?,
+            ),
             None => None,
         },
         group: r.try_get::<Option<i64>, _>("group_id")?.map(GroupId),

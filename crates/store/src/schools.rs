@@ -15,18 +15,27 @@ pub struct School {
 
 impl Store {
     pub async fn create_school(&self, name: &str, now: i64) -> Result<SchoolId> {
-        let row = sqlx::query("INSERT INTO schools (name, created_at) VALUES ($1, $2) RETURNING id")
-            .bind(name)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("INSERT INTO schools (name, created_at) VALUES ($1, $2) RETURNING id")
+                .bind(name)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(SchoolId(row.try_get("id")?))
     }
 
     pub async fn schools(&self) -> Result<Vec<School>> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM schools ORDER BY id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, name, created_at FROM schools ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
-            .map(|r| Ok(School { id: SchoolId(r.try_get("id")?), name: r.try_get("name")?, created_at: r.try_get("created_at")? }))
+            .map(|r| {
+                Ok(School {
+                    id: SchoolId(r.try_get("id")?),
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
             .collect()
     }
 
@@ -39,7 +48,12 @@ impl Store {
     }
 
     /// The group of that name, created with `kind` if the school has none.
-    pub async fn ensure_group(&self, school: SchoolId, name: &str, kind: GroupKind) -> Result<GroupId> {
+    pub async fn ensure_group(
+        &self,
+        school: SchoolId,
+        name: &str,
+        kind: GroupKind,
+    ) -> Result<GroupId> {
         let mut conn = self.pool.acquire().await?;
         ensure_group_on(&mut conn, school, name, kind).await
     }

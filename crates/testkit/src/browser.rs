@@ -41,9 +41,13 @@ impl Browser {
     pub async fn start(test: &str, proxy: Option<&str>) -> Option<Browser> {
         let Some(chromedriver) = find(&["chromedriver"]) else {
             if super::services_required() {
-                panic!("{test}: chromedriver is required (SCHOOLGATE_REQUIRE_SERVICES=1) but is not installed");
+                panic!(
+                    "{test}: chromedriver is required (SCHOOLGATE_REQUIRE_SERVICES=1) but is not installed"
+                );
             }
-            eprintln!("SKIPPED {test}: chromedriver is not installed (apt-get install chromium chromium-driver)");
+            eprintln!(
+                "SKIPPED {test}: chromedriver is not installed (apt-get install chromium chromium-driver)"
+            );
             return None;
         };
         let chromium = find(&["chromium", "chromium-browser", "google-chrome"]);
@@ -56,7 +60,10 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{test}: cannot start {chromedriver}: {e}"));
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "{test}: chromedriver did not start listening on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "{test}: chromedriver did not start listening on {port}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = tempfile::tempdir().expect("a browser profile directory");
@@ -87,6 +94,10 @@ impl Browser {
         let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
             .await
             .unwrap_or_else(|e| panic!("{test}: cannot start a Chromium session: {e}"));
-        Some(Browser { driver, chromedriver: child, _profile: profile })
+        Some(Browser {
+            driver,
+            chromedriver: child,
+            _profile: profile,
+        })
     }
 }

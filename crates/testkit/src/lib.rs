@@ -31,12 +31,16 @@ impl Drop for TestDatabase {
         if let Some((server, name)) = self.pg_drop.take() {
             // Drop runs outside any runtime the test may have: use a small one of our own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
                 if let Ok(rt) = rt {
                     rt.block_on(async {
                         if let Ok(mut c) = PgConnection::connect(&server).await {
                             let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                                .execute(&mut c)
+                                .await;
                         }
                     });
                 }
@@ -50,12 +54,18 @@ impl Drop for TestDatabase {
 pub fn sqlite() -> TestDatabase {
     let dir = tempfile::tempdir().expect("a temporary directory for the test database");
     let url = dir.path().join("schoolgate.db").display().to_string();
-    TestDatabase { label: "sqlite", url, _dir: Some(dir), pg_drop: None }
+    TestDatabase {
+        label: "sqlite",
+        url,
+        _dir: Some(dir),
+        pg_drop: None,
+    }
 }
 
 /// The PostgreSQL server tests use.
 pub fn postgres_server() -> String {
-    std::env::var("SCHOOLGATE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SCHOOLGATE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn services_required() -> bool {
@@ -74,12 +84,20 @@ pub async fn postgres(test: &str) -> Option<TestDatabase> {
     };
     let name = format!("sg_test_{:016x}", rand::thread_rng().r#gen::<u64>());
     let sql = format!("CREATE DATABASE \"{name}\"");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("create a test database");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
     let url = match server.rsplit_once('/') {
         Some((base, _)) => format!("{base}/{name}"),
         None => panic!("SCHOOLGATE_TEST_POSTGRES must end in /DATABASE: {server}"),
     };
-    Some(TestDatabase { label: "postgres", url, _dir: None, pg_drop: Some((server, name)) })
+    Some(TestDatabase {
+        label: "postgres",
+        url,
+        _dir: None,
+        pg_drop: Some((server, name)),
+    })
 }
 
 fn skipped<T>(test: &str, why: &str) -> Option<T> {

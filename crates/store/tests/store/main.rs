@@ -14,14 +14,19 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     for db in testkit::databases(test).await {
-        let store = Store::open(&Database::parse(&db.url)).await.unwrap_or_else(|e| panic!("{}: {e}", db.label));
+        let store = Store::open(&Database::parse(&db.url))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", db.label));
         body(store.clone(), db.label).await;
         store.close().await;
     }
 }
 
 fn actor() -> Actor {
-    Actor { label: "cli:test".into(), origin: "cli".into() }
+    Actor {
+        label: "cli:test".into(),
+        origin: "cli".into(),
+    }
 }
 
 fn pupil(id: &str, given: &str, family: &str, year: i64) -> NewPerson {
@@ -43,13 +48,34 @@ fn pupil(id: &str, given: &str, family: &str, year: i64) -> NewPerson {
 
 #[tokio::test]
 async fn migrations_build_the_schema_on_an_empty_database() {
-    each_database("migrations_build_the_schema_on_an_empty_database", |store, label| async move {
-        assert_eq!(store.schema_versions().await.expect("versions"), vec![1], "{label}");
-        if label == "sqlite" {
-            assert_eq!(store.sqlite_pragma("journal_mode").await.expect("pragma").as_deref(), Some("wal"));
-            assert_eq!(store.sqlite_pragma("foreign_keys").await.expect("pragma").as_deref(), Some("1"));
-        }
-    })
+    each_database(
+        "migrations_build_the_schema_on_an_empty_database",
+        |store, label| async move {
+            assert_eq!(
+                store.schema_versions().await.expect("versions"),
+                vec![1],
+                "{label}"
+            );
+            if label == "sqlite" {
+                assert_eq!(
+                    store
+                        .sqlite_pragma("journal_mode")
+                        .await
+                        .expect("pragma")
+                        .as_deref(),
+                    Some("wal")
+                );
+                assert_eq!(
+                    store
+                        .sqlite_pragma("foreign_keys")
+                        .await
+                        .expect("pragma")
+                        .as_deref(),
+                    Some("1")
+                );
+            }
+        },
+    )
     .await;
 }
 
@@ -58,14 +84,34 @@ async fn migrations_on_an_existing_database_keep_its_records() {
     for db in testkit::databases("migrations_on_an_existing_database_keep_its_records").await {
         let database = Database::parse(&db.url);
         let first = Store::open(&database).await.expect("first open");
-        let school = first.create_school("Demo Primary School", NOW).await.expect("school");
-        let ada = first.insert_person(school, &pupil("P1", "Ada", "Okafor", 3), &actor(), NOW).await.expect("person");
+        let school = first
+            .create_school("Demo Primary School", NOW)
+            .await
+            .expect("school");
+        let ada = first
+            .insert_person(school, &pupil("P1", "Ada", "Okafor", 3), &actor(), NOW)
+            .await
+            .expect("person");
         let versions = first.schema_versions().await.expect("versions");
         first.close().await;
 
-        let again = Store::open(&database).await.expect("second open runs the migrations again");
-        assert_eq!(again.schema_versions().await.expect("versions"), versions, "{}: nothing re-applied", db.label);
-        assert_eq!(again.person(school, ada).await.expect("person survives").given_name, "Ada");
+        let again = Store::open(&database)
+            .await
+            .expect("second open runs the migrations again");
+        assert_eq!(
+            again.schema_versions().await.expect("versions"),
+            versions,
+            "{}: nothing re-applied",
+            db.label
+        );
+        assert_eq!(
+            again
+                .person(school, ada)
+                .await
+                .expect("person survives")
+                .given_name,
+            "Ada"
+        );
         assert_eq!(again.verify_audit(school).await.expect("verify"), Ok(1));
         again.close().await;
     }
@@ -73,173 +119,517 @@ async fn migrations_on_an_existing_database_keep_its_records() {
 
 #[tokio::test]
 async fn import_adds_updates_and_marks_leavers_without_duplicating() {
-    each_database("import_adds_updates_and_marks_leavers_without_duplicating", |store, label| async move {
-        let school = store.create_school("Demo Primary School", NOW).await.expect("school");
-        let u = |n| import::make_upn(823, 2001, 20, n);
-        let first = format!("UPN,Forename,Surname,Year\n{},Ada,Okafor,R\n{},Piotr,Nowak,4\n{},Zoe,Hart,6\n", u(1), u(2), u(3));
-        let batch = import::parse("first.csv", first.as_bytes()).expect("parse");
-        let s = store.import_people(school, "first.csv", &batch, &actor(), NOW).await.expect("import");
-        assert_eq!((s.added, s.updated, s.unchanged, s.leavers), (3, 0, 0, 0), "{label}");
+    each_database(
+        "import_adds_updates_and_marks_leavers_without_duplicating",
+        |store, label| async move {
+            let school = store
+                .create_school("Demo Primary School", NOW)
+                .await
+                .expect("school");
+            let u = |n| import::make_upn(823, 2001, 20, n);
+            let first = format!(
+                "UPN,Forename,Surname,Year\n{},Ada,Okafor,R\n{},Piotr,Nowak,4\n{},Zoe,Hart,6\n",
+                u(1),
+                u(2),
+                u(3)
+            );
+            let batch = import::parse("first.csv", first.as_bytes()).expect("parse");
+            let s = store
+                .import_people(school, "first.csv", &batch, &actor(), NOW)
+                .await
+                .expect("import");
+            assert_eq!(
+                (s.added, s.updated, s.unchanged, s.leavers),
+                (3, 0, 0, 0),
+                "{label}"
+            );
 
-        // Piotr moves up a year, Zoe leaves, Sam joins.
-        let second = format!("UPN,Forename,Surname,Year\n{},Ada,Okafor,R\n{},Piotr,Nowak,5\n{},Sam,Lee,1\n", u(1), u(2), u(4));
-        let batch = import::parse("second.csv", second.as_bytes()).expect("parse");
-        let s = store.import_people(school, "second.csv", &batch, &actor(), NOW + 60).await.expect("import");
-        assert_eq!((s.added, s.updated, s.unchanged, s.leavers), (1, 1, 1, 1), "{label}");
+            // Piotr moves up a year, Zoe leaves, Sam joins.
+            let second = format!(
+                "UPN,Forename,Surname,Year\n{},Ada,Okafor,R\n{},Piotr,Nowak,5\n{},Sam,Lee,1\n",
+                u(1),
+                u(2),
+                u(4)
+            );
+            let batch = import::parse("second.csv", second.as_bytes()).expect("parse");
+            let s = store
+                .import_people(school, "second.csv", &batch, &actor(), NOW + 60)
+                .await
+                .expect("import");
+            assert_eq!(
+                (s.added, s.updated, s.unchanged, s.leavers),
+                (1, 1, 1, 1),
+                "{label}"
+            );
 
-        let (everyone, total) = store.search_people(school, "", true, 100, 0).await.expect("search");
-        assert_eq!(total, 4, "{label}: re-import updates, never duplicates");
-        let zoe = everyone.iter().find(|p| p.given_name == "Zoe").expect("zoe kept");
-        assert_eq!(zoe.status, PersonStatus::Leaver, "{label}: leavers are kept, not deleted");
-        let piotr = everyone.iter().find(|p| p.given_name == "Piotr").expect("piotr");
-        assert_eq!(piotr.year.map(|y| y.number()), Some(5));
-        let sam = everyone.iter().find(|p| p.given_name == "Sam").expect("sam");
-        assert_eq!(sam.group_name.as_deref(), Some("KS1"), "{label}: year decides the key-stage group");
+            let (everyone, total) = store
+                .search_people(school, "", true, 100, 0)
+                .await
+                .expect("search");
+            assert_eq!(total, 4, "{label}: re-import updates, never duplicates");
+            let zoe = everyone
+                .iter()
+                .find(|p| p.given_name == "Zoe")
+                .expect("zoe kept");
+            assert_eq!(
+                zoe.status,
+                PersonStatus::Leaver,
+                "{label}: leavers are kept, not deleted"
+            );
+            let piotr = everyone
+                .iter()
+                .find(|p| p.given_name == "Piotr")
+                .expect("piotr");
+            assert_eq!(piotr.year.map(|y| y.number()), Some(5));
+            let sam = everyone
+                .iter()
+                .find(|p| p.given_name == "Sam")
+                .expect("sam");
+            assert_eq!(
+                sam.group_name.as_deref(),
+                Some("KS1"),
+                "{label}: year decides the key-stage group"
+            );
 
-        let (active, n) = store.search_people(school, "", false, 100, 0).await.expect("search");
-        assert_eq!(n, 3);
-        assert!(active.iter().all(|p| p.status == PersonStatus::Active));
+            let (active, n) = store
+                .search_people(school, "", false, 100, 0)
+                .await
+                .expect("search");
+            assert_eq!(n, 3);
+            assert!(active.iter().all(|p| p.status == PersonStatus::Active));
 
-        let groups = store.groups_with_counts(school).await.expect("groups");
-        let count = |name: &str| groups.iter().find(|g| g.name == name).map(|g| g.people);
-        assert_eq!((count("EYFS"), count("KS1"), count("KS2")), (Some(1), Some(1), Some(1)), "{label}");
+            let groups = store.groups_with_counts(school).await.expect("groups");
+            let count = |name: &str| groups.iter().find(|g| g.name == name).map(|g| g.people);
+            assert_eq!(
+                (count("EYFS"), count("KS1"), count("KS2")),
+                (Some(1), Some(1), Some(1)),
+                "{label}"
+            );
 
-        // A staff-only file does not make the pupils leavers.
-        let staff = import::parse("staff.csv", "Staff code,Forename,Surname,Role\nJBR,June,Brook,Teacher\n".as_bytes()).expect("parse");
-        let s = store.import_people(school, "staff.csv", &staff, &actor(), NOW + 120).await.expect("import");
-        assert_eq!((s.added, s.leavers), (1, 0), "{label}");
+            // A staff-only file does not make the pupils leavers.
+            let staff = import::parse(
+                "staff.csv",
+                "Staff code,Forename,Surname,Role\nJBR,June,Brook,Teacher\n".as_bytes(),
+            )
+            .expect("parse");
+            let s = store
+                .import_people(school, "staff.csv", &staff, &actor(), NOW + 120)
+                .await
+                .expect("import");
+            assert_eq!((s.added, s.leavers), (1, 0), "{label}");
 
-        let actions: Vec<String> = store.audit_entries(school, 0, 100).await.expect("audit").into_iter().map(|e| e.action).collect();
-        for expected in ["person.create", "person.update", "person.leaver", "people.import"] {
-            assert!(actions.iter().any(|a| a == expected), "{label}: {expected} audited in {actions:?}");
-        }
-        assert!(store.verify_audit(school).await.expect("verify").is_ok());
-    })
+            let actions: Vec<String> = store
+                .audit_entries(school, 0, 100)
+                .await
+                .expect("audit")
+                .into_iter()
+                .map(|e| e.action)
+                .collect();
+            for expected in [
+                "person.create",
+                "person.update",
+                "person.leaver",
+                "people.import",
+            ] {
+                assert!(
+                    actions.iter().any(|a| a == expected),
+                    "{label}: {expected} audited in {actions:?}"
+                );
+            }
+            assert!(store.verify_audit(school).await.expect("verify").is_ok());
+        },
+    )
     .await;
 }
 
 #[tokio::test]
 async fn a_returning_leaver_is_active_again_with_their_account() {
-    each_database("a_returning_leaver_is_active_again_with_their_account", |store, label| async move {
-        let school = store.create_school("Demo Primary School", NOW).await.expect("school");
-        let staff = |rows: &str| import::parse("s.csv", format!("Staff code,Forename,Surname\n{rows}").as_bytes()).expect("parse");
-        store.import_people(school, "s.csv", &staff("JBR,June,Brook\nHMA,Hana,Malik\n"), &actor(), NOW).await.expect("import");
-        let (people, _) = store.search_people(school, "brook", false, 10, 0).await.expect("search");
-        let june = &people[0];
-        let account = NewAccount { person: june.id, username: "jbrook".into(), password_hash: "x".into(), must_change_password: false };
-        store.create_account(school, &account, &actor(), NOW).await.expect("account");
+    each_database(
+        "a_returning_leaver_is_active_again_with_their_account",
+        |store, label| async move {
+            let school = store
+                .create_school("Demo Primary School", NOW)
+                .await
+                .expect("school");
+            let staff = |rows: &str| {
+                import::parse(
+                    "s.csv",
+                    format!("Staff code,Forename,Surname\n{rows}").as_bytes(),
+                )
+                .expect("parse")
+            };
+            store
+                .import_people(
+                    school,
+                    "s.csv",
+                    &staff("JBR,June,Brook\nHMA,Hana,Malik\n"),
+                    &actor(),
+                    NOW,
+                )
+                .await
+                .expect("import");
+            let (people, _) = store
+                .search_people(school, "brook", false, 10, 0)
+                .await
+                .expect("search");
+            let june = &people[0];
+            let account = NewAccount {
+                person: june.id,
+                username: "jbrook".into(),
+                password_hash: "x".into(),
+                must_change_password: false,
+            };
+            store
+                .create_account(school, &account, &actor(), NOW)
+                .await
+                .expect("account");
 
-        store.import_people(school, "s.csv", &staff("HMA,Hana,Malik\n"), &actor(), NOW + 1).await.expect("import");
-        let acc = store.account_by_username("JBrook").await.expect("lookup").expect("account");
-        assert!(acc.disabled, "{label}: a leaver's account is disabled (DFE-CS-06)");
-        assert_eq!(acc.refusal(NOW + 2), Some("account disabled"));
+            store
+                .import_people(
+                    school,
+                    "s.csv",
+                    &staff("HMA,Hana,Malik\n"),
+                    &actor(),
+                    NOW + 1,
+                )
+                .await
+                .expect("import");
+            let acc = store
+                .account_by_username("JBrook")
+                .await
+                .expect("lookup")
+                .expect("account");
+            assert!(
+                acc.disabled,
+                "{label}: a leaver's account is disabled (DFE-CS-06)"
+            );
+            assert_eq!(acc.refusal(NOW + 2), Some("account disabled"));
 
-        store.import_people(school, "s.csv", &staff("JBR,June,Brook\nHMA,Hana,Malik\n"), &actor(), NOW + 2).await.expect("import");
-        let acc = store.account_by_username("jbrook").await.expect("lookup").expect("account");
-        assert_eq!((acc.disabled, acc.status), (false, PersonStatus::Active), "{label}");
-    })
+            store
+                .import_people(
+                    school,
+                    "s.csv",
+                    &staff("JBR,June,Brook\nHMA,Hana,Malik\n"),
+                    &actor(),
+                    NOW + 2,
+                )
+                .await
+                .expect("import");
+            let acc = store
+                .account_by_username("jbrook")
+                .await
+                .expect("lookup")
+                .expect("account");
+            assert_eq!(
+                (acc.disabled, acc.status),
+                (false, PersonStatus::Active),
+                "{label}"
+            );
+        },
+    )
     .await;
 }
 
 #[tokio::test]
 async fn the_audit_log_is_append_only_and_tampering_is_named() {
-    each_database("the_audit_log_is_append_only_and_tampering_is_named", |store, label| async move {
-        let school = store.create_school("Demo Primary School", NOW).await.expect("school");
-        for i in 0..5 {
-            store.audit(school, actor().entry(NOW + i, "sign_in", "account:1", "{}".into())).await.expect("append");
-        }
-        assert_eq!(store.verify_audit(school).await.expect("verify"), Ok(5), "{label}");
+    each_database(
+        "the_audit_log_is_append_only_and_tampering_is_named",
+        |store, label| async move {
+            let school = store
+                .create_school("Demo Primary School", NOW)
+                .await
+                .expect("school");
+            for i in 0..5 {
+                store
+                    .audit(
+                        school,
+                        actor().entry(NOW + i, "sign_in", "account:1", "{}".into()),
+                    )
+                    .await
+                    .expect("append");
+            }
+            assert_eq!(
+                store.verify_audit(school).await.expect("verify"),
+                Ok(5),
+                "{label}"
+            );
 
-        let refused = store.execute_raw("UPDATE audit_log SET actor = 'someone' WHERE seq = 3").await;
-        assert!(matches!(refused, Err(StoreError::Query(_))), "{label}: UPDATE must fail, got {refused:?}");
-        let refused = store.execute_raw("DELETE FROM audit_log WHERE seq = 3").await;
-        assert!(matches!(refused, Err(StoreError::Query(_))), "{label}: DELETE must fail, got {refused:?}");
+            let refused = store
+                .execute_raw("UPDATE audit_log SET actor = 'someone' WHERE seq = 3")
+                .await;
+            assert!(
+                matches!(refused, Err(StoreError::Query(_))),
+                "{label}: UPDATE must fail, got {refused:?}"
+            );
+            let refused = store
+                .execute_raw("DELETE FROM audit_log WHERE seq = 3")
+                .await;
+            assert!(
+                matches!(refused, Err(StoreError::Query(_))),
+                "{label}: DELETE must fail, got {refused:?}"
+            );
 
-        // Someone with the database's own rights goes around the triggers.
-        let drop = if label == "sqlite" { "DROP TRIGGER audit_log_no_update" } else { "DROP TRIGGER audit_log_append_only ON audit_log" };
-        store.execute_raw(drop).await.expect("drop trigger");
-        store.execute_raw("UPDATE audit_log SET actor = 'someone' WHERE seq = 3").await.expect("tamper");
-        let broken = store.verify_audit(school).await.expect("verify").expect_err("tampering found");
-        assert_eq!((broken.seq, broken.reason), (3, BreakReason::Hash), "{label}");
-    })
+            // Someone with the database's own rights goes around the triggers.
+            let drop = if label == "sqlite" {
+                "DROP TRIGGER audit_log_no_update"
+            } else {
+                "DROP TRIGGER audit_log_append_only ON audit_log"
+            };
+            store.execute_raw(drop).await.expect("drop trigger");
+            store
+                .execute_raw("UPDATE audit_log SET actor = 'someone' WHERE seq = 3")
+                .await
+                .expect("tamper");
+            let broken = store
+                .verify_audit(school)
+                .await
+                .expect("verify")
+                .expect_err("tampering found");
+            assert_eq!(
+                (broken.seq, broken.reason),
+                (3, BreakReason::Hash),
+                "{label}"
+            );
+        },
+    )
     .await;
 }
 
 #[tokio::test]
 async fn cutting_entries_off_the_end_of_the_audit_log_is_found() {
-    each_database("cutting_entries_off_the_end_of_the_audit_log_is_found", |store, label| async move {
-        let school = store.create_school("Demo Primary School", NOW).await.expect("school");
-        for i in 0..4 {
-            store.audit(school, actor().entry(NOW + i, "sign_in", "account:1", "{}".into())).await.expect("append");
-        }
-        let drop = if label == "sqlite" { "DROP TRIGGER audit_log_no_delete" } else { "DROP TRIGGER audit_log_append_only ON audit_log" };
-        store.execute_raw(drop).await.expect("drop trigger");
-        store.execute_raw("DELETE FROM audit_log WHERE seq = 4").await.expect("delete");
-        let broken = store.verify_audit(school).await.expect("verify").expect_err("truncation found");
-        assert_eq!(broken.seq, 4, "{label}");
-    })
+    each_database(
+        "cutting_entries_off_the_end_of_the_audit_log_is_found",
+        |store, label| async move {
+            let school = store
+                .create_school("Demo Primary School", NOW)
+                .await
+                .expect("school");
+            for i in 0..4 {
+                store
+                    .audit(
+                        school,
+                        actor().entry(NOW + i, "sign_in", "account:1", "{}".into()),
+                    )
+                    .await
+                    .expect("append");
+            }
+            let drop = if label == "sqlite" {
+                "DROP TRIGGER audit_log_no_delete"
+            } else {
+                "DROP TRIGGER audit_log_append_only ON audit_log"
+            };
+            store.execute_raw(drop).await.expect("drop trigger");
+            store
+                .execute_raw("DELETE FROM audit_log WHERE seq = 4")
+                .await
+                .expect("delete");
+            let broken = store
+                .verify_audit(school)
+                .await
+                .expect("verify")
+                .expect_err("truncation found");
+            assert_eq!(broken.seq, 4, "{label}");
+        },
+    )
     .await;
 }
 
 #[tokio::test]
 async fn every_record_belongs_to_its_school() {
-    each_database("every_record_belongs_to_its_school", |store, label| async move {
-        let a = store.create_school("Demo Primary School", NOW).await.expect("school");
-        let b = store.create_school("Second Academy", NOW).await.expect("school");
-        let ada = store.insert_person(a, &pupil("P1", "Ada", "Okafor", 2), &actor(), NOW).await.expect("person");
-        store.insert_person(b, &pupil("P1", "Ben", "Okafor", 2), &actor(), NOW).await.expect("same MIS id, other school");
-        let (found, _) = store.search_people(b, "okafor", true, 10, 0).await.expect("search");
-        assert_eq!(found.iter().map(|p| p.given_name.as_str()).collect::<Vec<_>>(), vec!["Ben"], "{label}");
-        assert!(matches!(store.person(b, ada).await, Err(StoreError::NotFound(_))), "{label}: no reaching across schools");
-        assert_eq!(store.verify_audit(a).await.expect("verify"), Ok(1));
-        assert_eq!(store.verify_audit(b).await.expect("verify"), Ok(1), "{label}: one chain per school");
-        assert_eq!(store.verify_audit(SchoolId(999)).await.expect("verify"), Ok(0));
-    })
+    each_database(
+        "every_record_belongs_to_its_school",
+        |store, label| async move {
+            let a = store
+                .create_school("Demo Primary School", NOW)
+                .await
+                .expect("school");
+            let b = store
+                .create_school("Second Academy", NOW)
+                .await
+                .expect("school");
+            let ada = store
+                .insert_person(a, &pupil("P1", "Ada", "Okafor", 2), &actor(), NOW)
+                .await
+                .expect("person");
+            store
+                .insert_person(b, &pupil("P1", "Ben", "Okafor", 2), &actor(), NOW)
+                .await
+                .expect("same MIS id, other school");
+            let (found, _) = store
+                .search_people(b, "okafor", true, 10, 0)
+                .await
+                .expect("search");
+            assert_eq!(
+                found
+                    .iter()
+                    .map(|p| p.given_name.as_str())
+                    .collect::<Vec<_>>(),
+                vec!["Ben"],
+                "{label}"
+            );
+            assert!(
+                matches!(store.person(b, ada).await, Err(StoreError::NotFound(_))),
+                "{label}: no reaching across schools"
+            );
+            assert_eq!(store.verify_audit(a).await.expect("verify"), Ok(1));
+            assert_eq!(
+                store.verify_audit(b).await.expect("verify"),
+                Ok(1),
+                "{label}: one chain per school"
+            );
+            assert_eq!(
+                store.verify_audit(SchoolId(999)).await.expect("verify"),
+                Ok(0)
+            );
+        },
+    )
     .await;
 }
 
 #[tokio::test]
 async fn accounts_sessions_failures_and_setup_links() {
-    each_database("accounts_sessions_failures_and_setup_links", |store, label| async move {
-        let school = store.create_school("Demo Primary School", NOW).await.expect("school");
-        let mut head = pupil("S1", "Hana", "Malik", 0);
-        head.kind = PersonKind::Staff;
-        head.year = None;
-        head.roles = vec![Role::Headteacher];
-        let person = store.insert_person(school, &head, &actor(), NOW).await.expect("person");
-        let new = NewAccount { person, username: "hmalik".into(), password_hash: "h".into(), must_change_password: true };
-        store.create_account(school, &new, &actor(), NOW).await.expect("account");
-        let dup = NewAccount { username: "hmalik".into(), ..new.clone() };
-        assert!(matches!(store.create_account(school, &dup, &actor(), NOW).await, Err(StoreError::Conflict(_))), "{label}");
+    each_database(
+        "accounts_sessions_failures_and_setup_links",
+        |store, label| async move {
+            let school = store
+                .create_school("Demo Primary School", NOW)
+                .await
+                .expect("school");
+            let mut head = pupil("S1", "Hana", "Malik", 0);
+            head.kind = PersonKind::Staff;
+            head.year = None;
+            head.roles = vec![Role::Headteacher];
+            let person = store
+                .insert_person(school, &head, &actor(), NOW)
+                .await
+                .expect("person");
+            let new = NewAccount {
+                person,
+                username: "hmalik".into(),
+                password_hash: "h".into(),
+                must_change_password: true,
+            };
+            store
+                .create_account(school, &new, &actor(), NOW)
+                .await
+                .expect("account");
+            let dup = NewAccount {
+                username: "hmalik".into(),
+                ..new.clone()
+            };
+            assert!(
+                matches!(
+                    store.create_account(school, &dup, &actor(), NOW).await,
+                    Err(StoreError::Conflict(_))
+                ),
+                "{label}"
+            );
 
-        let acc = store.account_by_username(" HMalik ").await.expect("lookup").expect("found");
-        assert!(acc.must_change_password);
-        assert!(acc.authority().has_role(Role::Headteacher));
+            let acc = store
+                .account_by_username(" HMalik ")
+                .await
+                .expect("lookup")
+                .expect("found");
+            assert!(acc.must_change_password);
+            assert!(acc.authority().has_role(Role::Headteacher));
 
-        let sid = store.create_session(&acc, "tokenhash", SessionStage::SecondFactor, "127.0.0.1", NOW).await.expect("session");
-        store.set_session_stage(sid, SessionStage::Ready, NOW + 5).await.expect("stage");
-        let s = store.session("tokenhash").await.expect("session").expect("open");
-        assert_eq!((s.stage, s.last_seen_at), (SessionStage::Ready, NOW + 5), "{label}");
-        store.end_session(sid, NOW + 10).await.expect("end");
-        assert_eq!(store.session("tokenhash").await.expect("session"), None);
+            let sid = store
+                .create_session(
+                    &acc,
+                    "tokenhash",
+                    SessionStage::SecondFactor,
+                    "127.0.0.1",
+                    NOW,
+                )
+                .await
+                .expect("session");
+            store
+                .set_session_stage(sid, SessionStage::Ready, NOW + 5)
+                .await
+                .expect("stage");
+            let s = store
+                .session("tokenhash")
+                .await
+                .expect("session")
+                .expect("open");
+            assert_eq!(
+                (s.stage, s.last_seen_at),
+                (SessionStage::Ready, NOW + 5),
+                "{label}"
+            );
+            store.end_session(sid, NOW + 10).await.expect("end");
+            assert_eq!(store.session("tokenhash").await.expect("session"), None);
 
-        assert!(store.claim_totp_step(acc.id, 100).await.expect("claim"));
-        assert!(!store.claim_totp_step(acc.id, 100).await.expect("claim"), "{label}: a TOTP code is good once");
-        assert!(!store.claim_totp_step(acc.id, 99).await.expect("claim"));
+            assert!(store.claim_totp_step(acc.id, 100).await.expect("claim"));
+            assert!(
+                !store.claim_totp_step(acc.id, 100).await.expect("claim"),
+                "{label}: a TOTP code is good once"
+            );
+            assert!(!store.claim_totp_step(acc.id, 99).await.expect("claim"));
 
-        for i in 0..3 {
-            store.record_sign_in_failure("HMALIK", "10.0.0.9", NOW + i).await.expect("failure");
-        }
-        assert_eq!(store.sign_in_failures("hmalik", "10.0.0.9", NOW).await.expect("count"), (3, 3));
-        assert_eq!(store.sign_in_failures("hmalik", "10.0.0.9", NOW + 2).await.expect("count"), (1, 1));
-        store.clear_sign_in_failures("hmalik").await.expect("clear");
-        assert_eq!(store.sign_in_failures("hmalik", "x", NOW).await.expect("count").0, 0);
+            for i in 0..3 {
+                store
+                    .record_sign_in_failure("HMALIK", "10.0.0.9", NOW + i)
+                    .await
+                    .expect("failure");
+            }
+            assert_eq!(
+                store
+                    .sign_in_failures("hmalik", "10.0.0.9", NOW)
+                    .await
+                    .expect("count"),
+                (3, 3)
+            );
+            assert_eq!(
+                store
+                    .sign_in_failures("hmalik", "10.0.0.9", NOW + 2)
+                    .await
+                    .expect("count"),
+                (1, 1)
+            );
+            store.clear_sign_in_failures("hmalik").await.expect("clear");
+            assert_eq!(
+                store
+                    .sign_in_failures("hmalik", "x", NOW)
+                    .await
+                    .expect("count")
+                    .0,
+                0
+            );
 
-        store.create_setup_token(school, "setup", NOW, NOW + 3600).await.expect("token");
-        assert_eq!(store.setup_token_school("setup", NOW + 1).await.expect("lookup"), Some(school));
-        assert_eq!(store.setup_token_school("setup", NOW + 3600).await.expect("lookup"), None, "{label}: expired");
-        assert!(store.consume_setup_token("setup", NOW + 2).await.expect("consume"));
-        assert!(!store.consume_setup_token("setup", NOW + 3).await.expect("consume"), "{label}: a setup link works once");
-    })
+            store
+                .create_setup_token(school, "setup", NOW, NOW + 3600)
+                .await
+                .expect("token");
+            assert_eq!(
+                store
+                    .setup_token_school("setup", NOW + 1)
+                    .await
+                    .expect("lookup"),
+                Some(school)
+            );
+            assert_eq!(
+                store
+                    .setup_token_school("setup", NOW + 3600)
+                    .await
+                    .expect("lookup"),
+                None,
+                "{label}: expired"
+            );
+            assert!(
+                store
+                    .consume_setup_token("setup", NOW + 2)
+                    .await
+                    .expect("consume")
+            );
+            assert!(
+                !store
+                    .consume_setup_token("setup", NOW + 3)
+                    .await
+                    .expect("consume"),
+                "{label}: a setup link works once"
+            );
+        },
+    )
     .await;
 }

@@ -1,0 +1,155 @@
+//! The signed-in pages: dashboard and people.
+
+use axum::extract::{Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Redirect, Response};
+use register::roles::Permission;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::ConsoleError;
+use crate::templates::{DashboardPage, GroupRow, Nav, PeoplePage, PersonRow, render};
+use crate::web::{CsrfToken, CurrentUser};
+
+const PAGE_SIZE: i64 = 50;
+
+pub(crate) async fn home() -> Redirect {
+    Redirect::to("/dashboard")
+}
+
+pub(crate) async fn not_found() -> ConsoleError {
+    ConsoleError::NotFound
+}
+
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/app.css"),
+    )
+        .into_response()
+}
+
+async fn nav(state: &AppState, user: &CurrentUser) -> Result<Nav, ConsoleError> {
+    Ok(Nav {
+        name: user.account.full_name(),
+        school: state.store().school(user.account.school).await?.name,
+        people: user.authority.can(Permission::ViewPeople),
+    })
+}
+
+pub(crate) async fn dashboard(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfToken(csrf): CsrfToken,
+) -> Result<Response, ConsoleError> {
+    let store = state.store();
+    let school = store.school(user.account.school).await?.name;
+    let groups: Vec<GroupRow> = store
+        .groups_with_counts(user.account.school)
+        .await?
+        .into_iter()
+        .map(|g| GroupRow {
+            name: g.name,
+            kind: g.kind.as_str(),
+            people: g.people,
+        })
+        .collect();
+    let total = groups.iter().map(|g| g.people).sum();
+    let page = DashboardPage {
+        title: "Dashboard".into(),
+        csrf,
+        nav: Some(nav(&state, &user).await?),
+        school,
+        given_name: user.account.given_name.clone(),
+        roles: user.authority.roles().iter().map(|r| r.label()).collect(),
+        permissions: user
+            .authority
+            .permissions()
+            .iter()
+            .map(|p| p.label())
+            .collect(),
+        groups,
+        total,
+        second_factor: user.account.totp_secret.is_some(),
+        recovery_codes_left: store.unused_recovery_codes(user.account.id).await?,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PeopleQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    leavers: Option<String>,
+    #[serde(default)]
+    page: Option<i64>,
+}
+
+pub(crate) async fn people(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfToken(csrf): CsrfToken,
+    Query(q): Query<PeopleQuery>,
+) -> Result<Response, ConsoleError> {
+    if !user.authority.can(Permission::ViewPeople) {
+        return Err(ConsoleError::Forbidden(
+            "Your role does not include seeing the people list.",
+        ));
+    }
+    let leavers = q.leavers.is_some();
+    let page = q.page.unwrap_or(1).max(1);
+    let (people, total) = state
+        .store()
+        .search_people(
+            user.account.school,
+            &q.q,
+            leavers,
+            PAGE_SIZE,
+            (page - 1) * PAGE_SIZE,
+        )
+        .await?;
+    let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
+    let link = |p: i64| {
+        let query = percent_encoding::utf8_percent_encode(&q.q, percent_encoding::NON_ALPHANUMERIC);
+        format!(
+            "/people?q={query}{}&page={p}",
+            if leavers { "&leavers=1" } else { "" }
+        )
+    };
+    let rows = people
+        .into_iter()
+        .map(|p| PersonRow {
+            name: p.full_name(),
+            kind: p.kind.label(),
+            year: p.year.map(|y| y.to_string()).unwrap_or_default(),
+            group: p.group_name.clone().unwrap_or_default(),
+            class: p.class.clone().unwrap_or_default(),
+            roles: p
+                .roles
+                .iter()
+                .map(|r| r.label())
+                .collect::<Vec<_>>()
+                .join(", "),
+            username: p.username.clone().unwrap_or_default(),
+            leaver: p.status == register::people::PersonStatus::Leaver,
+        })
+        .collect();
+    let view = PeoplePage {
+        title: "People".into(),
+        csrf,
+        nav: Some(nav(&state, &user).await?),
+        query: q.q.clone(),
+        leavers,
+        rows,
+        total,
+        page,
+        pages,
+        prev_link: (page > 1).then(|| link(page - 1)),
+        next_link: (page < pages).then(|| link(page + 1)),
+    };
+    Ok(render(&view)?.into_response())
+}

@@ -1,0 +1,159 @@
+//! The console's pages as typed values; the HTML is in `templates/`.
+
+use askama::Template;
+use axum::response::Html;
+
+use crate::error::ConsoleError;
+
+pub(crate) fn render<T: Template>(page: &T) -> Result<Html<String>, ConsoleError> {
+    Ok(Html(page.render()?))
+}
+
+/// The signed-in person, for the header of every page.
+#[derive(Debug, Clone)]
+pub(crate) struct Nav {
+    pub name: String,
+    pub school: String,
+    pub people: bool,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub(crate) struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub heading: &'a str,
+    pub message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub(crate) struct SignInPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub school: String,
+    pub username: String,
+    pub next: String,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub(crate) struct SecondFactorPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "enrol.html")]
+pub(crate) struct EnrolPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub secret: String,
+    pub qr_svg: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub(crate) struct RecoveryCodesPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub codes: Vec<String>,
+    pub next: String,
+}
+
+#[derive(Template)]
+#[template(path = "new_password.html")]
+pub(crate) struct NewPasswordPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+pub(crate) struct SetupPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub school: String,
+    pub form: SetupForm,
+    pub errors: Vec<String>,
+    pub roles: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub(crate) struct SetupForm {
+    #[serde(default)]
+    pub given_name: String,
+    #[serde(default)]
+    pub family_name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub confirm: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub(crate) struct DashboardPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub school: String,
+    pub given_name: String,
+    pub roles: Vec<&'static str>,
+    pub permissions: Vec<&'static str>,
+    pub groups: Vec<GroupRow>,
+    pub total: i64,
+    pub second_factor: bool,
+    pub recovery_codes_left: i64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GroupRow {
+    pub name: String,
+    pub kind: &'static str,
+    pub people: i64,
+}
+
+#[derive(Template)]
+#[template(path = "people.html")]
+pub(crate) struct PeoplePage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub query: String,
+    pub leavers: bool,
+    pub rows: Vec<PersonRow>,
+    pub total: i64,
+    pub page: i64,
+    pub pages: i64,
+    pub prev_link: Option<String>,
+    pub next_link: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PersonRow {
+    pub name: String,
+    pub kind: &'static str,
+    pub year: String,
+    pub group: String,
+    pub class: String,
+    pub roles: String,
+    pub username: String,
+    pub leaver: bool,
+}

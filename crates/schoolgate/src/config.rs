@@ -1,0 +1,338 @@
+//! The configuration file: every key, its default, and how a bad file is reported.
+//!
+//! The file is TOML. Every key has a default, so no file is needed; an unknown key is an
+//! error (a misspelt `idle_timout` must not silently leave the default in force), and every
+//! error names the key and the line. The raw file is parsed into [`FileConfig`], then
+//! command-line flags are laid over it, then each component gets its own config value.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use register::roles::SecondFactorRule;
+use serde::{Deserialize, Deserializer};
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// The data directory: database, lock file, attachments.
+    pub data: PathBuf,
+    /// `sqlite` (the file `schoolgate.db` in the data directory) or a `postgres://` URL.
+    pub database: String,
+    pub school: SchoolConfig,
+    pub console: ConsoleConfig,
+    pub dns: ListenConfig,
+    pub proxy: ListenConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchoolConfig {
+    /// The name given to a new, empty school on first start.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    pub listen: SocketAddr,
+    /// How people reach the console (`https://schoolgate.school.example`); defaults to
+    /// `http://` and the listen address. Cookies are marked Secure when it is `https://`.
+    pub public_url: Option<String>,
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub session_lifetime: Duration,
+    pub second_factor: SecondFactorRule,
+    pub sign_in: SignInConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInConfig {
+    pub max_failures: u32,
+    #[serde(deserialize_with = "duration")]
+    pub window: Duration,
+    pub slow_after: u32,
+    #[serde(deserialize_with = "duration")]
+    pub slow_step: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            data: PathBuf::from("./schoolgate-data"),
+            database: "sqlite".into(),
+            school: SchoolConfig::default(),
+            console: ConsoleConfig::default(),
+            dns: ListenConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 5353)),
+            },
+            proxy: ListenConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
+            },
+        }
+    }
+}
+
+impl Default for SchoolConfig {
+    fn default() -> Self {
+        SchoolConfig {
+            name: "Our School".into(),
+        }
+    }
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        let console = console::Config::default();
+        ConsoleConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            idle_timeout: console.idle_timeout,
+            session_lifetime: console.session_lifetime,
+            second_factor: console.second_factor,
+            sign_in: SignInConfig::default(),
+        }
+    }
+}
+
+impl Default for SignInConfig {
+    fn default() -> Self {
+        let l = console::SignInLimits::default();
+        SignInConfig {
+            max_failures: l.max_failures,
+            window: l.window,
+            slow_after: l.slow_after,
+            slow_step: l.slow_step,
+        }
+    }
+}
+
+/// A file that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    pub origin: String,
+    pub message: String,
+}
+
+impl FileConfig {
+    /// Parses a configuration file's text; `origin` names it in errors.
+    pub fn from_toml(origin: &str, text: &str) -> Result<FileConfig, ConfigError> {
+        let config: FileConfig = toml::from_str(text).map_err(|e| ConfigError {
+            origin: origin.to_owned(),
+            message: describe(text, &e),
+        })?;
+        config.validate().map_err(|message| ConfigError {
+            origin: origin.to_owned(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let c = &self.console;
+        if c.idle_timeout.is_zero() {
+            return Err("console.idle_timeout must be more than zero".into());
+        }
+        if c.session_lifetime < c.idle_timeout {
+            return Err("console.session_lifetime must be at least console.idle_timeout".into());
+        }
+        if c.sign_in.max_failures == 0 || c.sign_in.max_failures > 10 {
+            return Err("console.sign_in.max_failures must be between 1 and 10 (DfE cyber security standard: no more than 10 guesses in 5 minutes)".into());
+        }
+        if let Some(url) = &c.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!(
+                "console.public_url must start with http:// or https://, not {url:?}"
+            ));
+        }
+        if !(self.database == "sqlite"
+            || self.database.starts_with("postgres://")
+            || self.database.starts_with("postgresql://"))
+        {
+            return Err(format!(
+                "database must be \"sqlite\" or a postgres:// URL, not {:?}",
+                self.database
+            ));
+        }
+        Ok(())
+    }
+
+    /// The console's own configuration.
+    pub fn console(&self) -> console::Config {
+        let c = &self.console;
+        console::Config {
+            public_url: c
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", c.listen))
+                .trim_end_matches('/')
+                .to_owned(),
+            idle_timeout: c.idle_timeout,
+            session_lifetime: c.session_lifetime,
+            second_factor: c.second_factor,
+            sign_in: console::SignInLimits {
+                max_failures: c.sign_in.max_failures,
+                window: c.sign_in.window,
+                slow_after: c.sign_in.slow_after,
+                slow_step: c.sign_in.slow_step,
+            },
+        }
+    }
+}
+
+/// toml's message, with the line and the key spelt out plainly.
+fn describe(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().to_owned();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let snippet = text.lines().nth(line - 1).unwrap_or_default().trim();
+            format!("line {line}: {message} (at `{snippet}`)")
+        }
+        None => message,
+    }
+}
+
+/// Reads durations written as people write them: `90s`, `20m`, `10h`, `1d`, `500ms`.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration: write a number and a unit, such as 90s, 20m or 10h"
+        ))
+    })
+}
+
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit.trim() {
+        "ms" => return Some(Duration::from_millis(n)),
+        "s" | "sec" | "secs" | "second" | "seconds" => n,
+        "m" | "min" | "mins" | "minute" | "minutes" => n.checked_mul(60)?,
+        "h" | "hour" | "hours" => n.checked_mul(3600)?,
+        "d" | "day" | "days" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLES: [(&str, &str); 2] = [
+        (
+            "examples/config/schoolgate.toml",
+            include_str!("../../../examples/config/schoolgate.toml"),
+        ),
+        (
+            "examples/config/trust-postgres.toml",
+            include_str!("../../../examples/config/trust-postgres.toml"),
+        ),
+    ];
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let c = FileConfig::from_toml("empty.toml", "").expect("empty is fine");
+        assert_eq!(c, FileConfig::default());
+        assert_eq!(
+            c.console.idle_timeout,
+            Duration::from_secs(20 * 60),
+            "the policies' 20 minutes idle lock-out"
+        );
+        assert_eq!(c.console().public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_example_configs_parse() {
+        for (name, text) in EXAMPLES {
+            FileConfig::from_toml(name, text).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    /// Puts an unknown key into every table of every example, in turn, and expects each to
+    /// be refused with the key and its line named.
+    #[test]
+    fn an_unknown_key_in_any_table_of_any_example_is_an_error() {
+        for (name, text) in EXAMPLES {
+            let lines: Vec<&str> = text.lines().collect();
+            let mut positions: Vec<usize> = vec![0];
+            positions.extend(
+                lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.trim_start().starts_with('['))
+                    .map(|(i, _)| i + 1),
+            );
+            for pos in positions {
+                let mut edited = lines.clone();
+                edited.insert(pos, "surprise_key = 1");
+                let err = FileConfig::from_toml(name, &edited.join("\n"))
+                    .expect_err("unknown key refused");
+                let msg = err.to_string();
+                assert!(msg.contains("surprise_key"), "{name} at {pos}: {msg}");
+                assert!(
+                    msg.contains(&format!("line {}", pos + 1)),
+                    "{name} at {pos}: {msg}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_malformed_value_names_its_key_and_line() {
+        let err = FileConfig::from_toml(
+            "s.toml",
+            "[console]\nlisten = \"127.0.0.1:8080\"\nidle_timeout = \"soon\"\n",
+        )
+        .expect_err("bad");
+        let msg = err.to_string();
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(msg.contains("idle_timeout"), "{msg}");
+
+        let err = FileConfig::from_toml("s.toml", "[dns]\nlisten = \"not an address\"\n")
+            .expect_err("bad");
+        assert!(err.to_string().contains("line 2"), "{err}");
+
+        let err = FileConfig::from_toml("s.toml", "[console\nlisten = 1\n").expect_err("bad");
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn rules_across_keys_are_checked() {
+        for (text, needle) in [
+            ("[console]\nidle_timeout = \"0s\"\n", "idle_timeout"),
+            ("[console.sign_in]\nmax_failures = 50\n", "max_failures"),
+            ("database = \"mysql://x\"\n", "database"),
+            ("[console]\npublic_url = \"ftp://x\"\n", "public_url"),
+        ] {
+            let err = FileConfig::from_toml("s.toml", text).expect_err(text);
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("20m"), Some(Duration::from_secs(1200)));
+        assert_eq!(parse_duration("10 hours"), Some(Duration::from_secs(36000)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        for bad in ["", "m", "20", "20 fortnights", "-5m"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! `schoolgate serve`: one process runs every service of a school until Ctrl-C.
+
+use std::fs::File;
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use console::HealthBoard;
+use register::people::SchoolId;
+use store::Store;
+
+use crate::config::FileConfig;
+use crate::{ServeArgs, database, demo, now};
+
+/// How long a setup link printed at start works.
+const SETUP_LINK_HOURS: i64 = 24;
+
+pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(a) = args.console {
+        config.console.listen = a;
+    }
+    if let Some(a) = args.dns {
+        config.dns.listen = a;
+    }
+    if let Some(a) = args.proxy {
+        config.proxy.listen = a;
+    }
+
+    std::fs::create_dir_all(&config.data)
+        .with_context(|| format!("cannot create the data directory {}", config.data.display()))?;
+    let _lock = lock_data_dir(&config)?;
+    let db = database(&config);
+    let store = Store::open(&db).await?;
+
+    let listener = tokio::net::TcpListener::bind(config.console.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for the console", config.console.listen))?;
+    let console_addr = listener.local_addr()?;
+    let mut console_config = config.console();
+    if config.console.public_url.is_none() {
+        console_config.public_url = format!("http://{console_addr}");
+    }
+
+    let (school, welcome) =
+        prepare_school(&store, &config, &args, &console_config.public_url).await?;
+    let school_name = store.school(school).await?.name;
+
+    // The first lines a newcomer reads.
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "schoolgate {} — {school_name}",
+        env!("CARGO_PKG_VERSION")
+    )?;
+    writeln!(
+        out,
+        "  Console:  {}/  (listening on {console_addr})",
+        console_config.public_url
+    )?;
+    writeln!(
+        out,
+        "  DNS:      not in this version yet; it will listen on {}",
+        config.dns.listen
+    )?;
+    writeln!(
+        out,
+        "  Proxy:    not in this version yet; it will listen on {}",
+        config.proxy.listen
+    )?;
+    writeln!(
+        out,
+        "  Data:     {} ({})",
+        config.data.display(),
+        db.display()
+    )?;
+    writeln!(out)?;
+    for line in welcome {
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out, "Press Ctrl-C to stop.")?;
+    out.flush()?;
+    drop(out);
+
+    let health = HealthBoard::new();
+    health.report("console", true, format!("listening on {console_addr}"));
+    health.report("store", true, db.display());
+    let state = console::AppState::new(store.clone(), school, console_config, health);
+    console::serve(listener, state, shutdown_signal())
+        .await
+        .context("the console stopped")?;
+
+    tracing::info!("finishing: closing the database");
+    store.close().await;
+    println!("schoolgate stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Holds an exclusive lock on `schoolgate.lock` in the data directory for as long as the
+/// returned file lives, so that two servers never share one data directory.
+fn lock_data_dir(config: &FileConfig) -> anyhow::Result<File> {
+    let path = config.data.join("schoolgate.lock");
+    let mut file = File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0)?;
+            writeln!(file, "{}", std::process::id())?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "another schoolgate is already running on the data directory {} (process {}). \
+                 Stop it first, or give this one its own --data directory.",
+                config.data.display(),
+                pid.trim()
+            )
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Finds or creates the school, seeding the demo or issuing a setup link as needed.
+/// Returns the school and what to tell the person who started the server.
+async fn prepare_school(
+    store: &Store,
+    config: &FileConfig,
+    args: &ServeArgs,
+    public_url: &str,
+) -> anyhow::Result<(SchoolId, Vec<String>)> {
+    let schools = store.schools().await?;
+    let mut welcome = Vec::new();
+    let school = match schools.first() {
+        None if args.demo => {
+            let (school, accounts) = demo::seed(store, now()).await?;
+            welcome.push("Demo Primary School was created with fictional pupils and staff. Sign in as any of these".to_owned());
+            welcome
+                .push("(passwords are shown only this once and stored only as hashes):".to_owned());
+            welcome.push(String::new());
+            let w = accounts.iter().map(|a| a.role.len()).max().unwrap_or(0);
+            for a in &accounts {
+                welcome.push(format!(
+                    "  {:<w$}  {:<20}  {:<14}  {}",
+                    a.role, a.name, a.username, a.password
+                ));
+            }
+            welcome.push(String::new());
+            welcome.push("The headteacher, safeguarding leads, governors and technician set up security codes (TOTP) at first sign-in.".to_owned());
+            return Ok((school, welcome));
+        }
+        None => store.create_school(&config.school.name, now()).await?,
+        Some(s) => {
+            if args.demo {
+                welcome.push(format!(
+                    "The data directory already holds {}; its demo passwords were printed when it was created. \
+                     Reset one with `schoolgate accounts reset-password USERNAME --data {}`.",
+                    s.name,
+                    config.data.display()
+                ));
+            }
+            s.id
+        }
+    };
+    if store.account_count(school).await? == 0 {
+        let token = console::random_token();
+        let t = now();
+        store
+            .create_setup_token(
+                school,
+                &console::token_hash(&token),
+                t,
+                t + SETUP_LINK_HOURS * 3600,
+            )
+            .await?;
+        welcome.push(
+            "This school has no administrator yet. Open this link to create the first one"
+                .to_owned(),
+        );
+        welcome.push(format!("(it works once, for {SETUP_LINK_HOURS} hours):"));
+        welcome.push(format!("  {public_url}/setup/{token}"));
+    }
+    Ok((school, welcome))
+}
+
+/// Completes on Ctrl-C or SIGTERM (how systemd stops a service).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("stopping: finishing requests in flight");
+}
