@@ -29,10 +29,7 @@ impl HealthBoard {
     }
 
     pub fn report(&self, component: &str, up: bool, detail: impl Into<String>) {
-        let mut map = self
-            .components
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut map = self.components.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         map.insert(
             component.to_owned(),
             ComponentHealth {

@@ -138,34 +138,22 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::home))
         .route("/healthz", get(health::healthz))
         .route("/static/app.css", get(pages::stylesheet))
-        .route(
-            "/sign-in",
-            get(sign_in::sign_in_page).post(sign_in::sign_in),
-        )
+        .route("/sign-in", get(sign_in::sign_in_page).post(sign_in::sign_in))
         .route(
             "/sign-in/second-factor",
             get(sign_in::second_factor_page).post(sign_in::second_factor),
         )
-        .route(
-            "/sign-in/enrol",
-            get(sign_in::enrol_page).post(sign_in::enrol),
-        )
+        .route("/sign-in/enrol", get(sign_in::enrol_page).post(sign_in::enrol))
         .route(
             "/sign-in/new-password",
             get(sign_in::new_password_page).post(sign_in::new_password),
         )
         .route("/sign-out", post(sign_in::sign_out))
-        .route(
-            "/setup/{token}",
-            get(sign_in::setup_page).post(sign_in::setup),
-        )
+        .route("/setup/{token}", get(sign_in::setup_page).post(sign_in::setup))
         .route("/dashboard", get(pages::dashboard))
         .route("/people", get(pages::people))
         .fallback(pages::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            web::csrf,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::csrf))
         .layer(axum::middleware::from_fn(web::security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
         .with_state(state)
@@ -178,9 +166,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 fn now() -> i64 {

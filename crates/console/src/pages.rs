@@ -65,12 +65,7 @@ pub(crate) async fn dashboard(
         school,
         given_name: user.account.given_name.clone(),
         roles: user.authority.roles().iter().map(|r| r.label()).collect(),
-        permissions: user
-            .authority
-            .permissions()
-            .iter()
-            .map(|p| p.label())
-            .collect(),
+        permissions: user.authority.permissions().iter().map(|p| p.label()).collect(),
         groups,
         total,
         second_factor: user.account.totp_secret.is_some(),
@@ -104,21 +99,12 @@ pub(crate) async fn people(
     let page = q.page.unwrap_or(1).max(1);
     let (people, total) = state
         .store()
-        .search_people(
-            user.account.school,
-            &q.q,
-            leavers,
-            PAGE_SIZE,
-            (page - 1) * PAGE_SIZE,
-        )
+        .search_people(user.account.school, &q.q, leavers, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         .await?;
     let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
     let link = |p: i64| {
         let query = percent_encoding::utf8_percent_encode(&q.q, percent_encoding::NON_ALPHANUMERIC);
-        format!(
-            "/people?q={query}{}&page={p}",
-            if leavers { "&leavers=1" } else { "" }
-        )
+        format!("/people?q={query}{}&page={p}", if leavers { "&leavers=1" } else { "" })
     };
     let rows = people
         .into_iter()
@@ -128,12 +114,7 @@ pub(crate) async fn people(
             year: p.year.map(|y| y.to_string()).unwrap_or_default(),
             group: p.group_name.clone().unwrap_or_default(),
             class: p.class.clone().unwrap_or_default(),
-            roles: p
-                .roles
-                .iter()
-                .map(|r| r.label())
-                .collect::<Vec<_>>()
-                .join(", "),
+            roles: p.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", "),
             username: p.username.clone().unwrap_or_default(),
             leaver: p.status == register::people::PersonStatus::Leaver,
         })

@@ -23,12 +23,10 @@ use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::error::ConsoleError;
 use crate::templates::{
-    EnrolPage, NewPasswordPage, RecoveryCodesPage, SecondFactorPage, SetupForm, SetupPage,
-    SignInPage, render,
+    EnrolPage, NewPasswordPage, RecoveryCodesPage, SecondFactorPage, SetupForm, SetupPage, SignInPage, render,
 };
 use crate::web::{
-    AnySession, CsrfToken, SESSION_COOKIE, cookie, local_path, random_token, set_cookie,
-    stage_page, token_hash,
+    AnySession, CsrfToken, SESSION_COOKIE, cookie, local_path, random_token, set_cookie, stage_page, token_hash,
 };
 use crate::{AppState, now};
 
@@ -55,7 +53,9 @@ pub(crate) async fn sign_in_page(
         Some("expired") => Some("Your sign-in reached its time limit. Sign in again to carry on.".to_owned()),
         Some("signed_out") if q.next.is_some() => Some("Please sign in to see that page.".to_owned()),
         Some("bye") => Some("You have signed out.".to_owned()),
-        Some("setup") => Some("Your administrator account is ready. Sign in with the username and password you chose.".to_owned()),
+        Some("setup") => {
+            Some("Your administrator account is ready. Sign in with the username and password you chose.".to_owned())
+        }
         _ => None,
     };
     let page = sign_in_view(
@@ -113,10 +113,7 @@ pub(crate) async fn sign_in(
     let username = form.username.trim().to_owned();
     let t = now();
     let account = store.account_by_username(&username).await?;
-    let school = account
-        .as_ref()
-        .map(|a| a.school)
-        .unwrap_or(state.inner.school);
+    let school = account.as_ref().map(|a| a.school).unwrap_or(state.inner.school);
     let actor = Actor {
         label: format!("sign-in:{username}"),
         origin: origin.clone(),
@@ -130,8 +127,7 @@ pub(crate) async fn sign_in(
     if by_user >= max || by_origin >= max * 5 {
         store.record_sign_in_failure(&username, &origin, t).await?;
         let details =
-            json!({"username": username, "failures_in_window": by_user, "from_address": by_origin})
-                .to_string();
+            json!({"username": username, "failures_in_window": by_user, "from_address": by_origin}).to_string();
         store
             .audit(
                 school,
@@ -148,13 +144,7 @@ pub(crate) async fn sign_in(
     if by_user >= i64::from(limits.slow_after) {
         // Each failure past the first few costs the guesser more time (DFE-CS-04).
         let steps = (by_user - i64::from(limits.slow_after) + 1) as u32;
-        tokio::time::sleep(
-            limits
-                .slow_step
-                .saturating_mul(steps)
-                .min(Duration::from_secs(5)),
-        )
-        .await;
+        tokio::time::sleep(limits.slow_step.saturating_mul(steps).min(Duration::from_secs(5))).await;
     }
 
     let stored = account
@@ -224,10 +214,9 @@ pub(crate) async fn sign_in(
         set_cookie(crate::web::CSRF_COOKIE, &random_token(), secure, None),
     );
     if stage != SessionStage::Ready && !next.is_empty() {
-        response.headers_mut().append(
-            SET_COOKIE,
-            set_cookie(NEXT_COOKIE, &percent(&next), secure, Some(3600)),
-        );
+        response
+            .headers_mut()
+            .append(SET_COOKIE, set_cookie(NEXT_COOKIE, &percent(&next), secure, Some(3600)));
     }
     Ok(response)
 }
@@ -274,11 +263,7 @@ fn after_second_factor(account: &Account) -> SessionStage {
 fn continue_to(stage: SessionStage, headers: &HeaderMap) -> String {
     stage_page(stage).map(str::to_owned).unwrap_or_else(|| {
         cookie(headers, NEXT_COOKIE)
-            .map(|v| {
-                percent_encoding::percent_decode_str(v)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
+            .map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
             .and_then(|v| local_path(Some(&v)))
             .unwrap_or_else(|| "/dashboard".into())
     })
@@ -292,16 +277,12 @@ fn redirect_clearing_next(to: &str) -> Response {
 }
 
 fn wrong_stage(s: &AnySession, want: SessionStage) -> Option<Response> {
-    (s.session.stage != want)
-        .then(|| Redirect::to(stage_page(s.session.stage).unwrap_or("/dashboard")).into_response())
+    (s.session.stage != want).then(|| Redirect::to(stage_page(s.session.stage).unwrap_or("/dashboard")).into_response())
 }
 
 // --- second factor -------------------------------------------------------------------
 
-pub(crate) async fn second_factor_page(
-    s: AnySession,
-    CsrfToken(csrf): CsrfToken,
-) -> Result<Response, ConsoleError> {
+pub(crate) async fn second_factor_page(s: AnySession, CsrfToken(csrf): CsrfToken) -> Result<Response, ConsoleError> {
     if let Some(r) = wrong_stage(&s, SessionStage::SecondFactor) {
         return Ok(r);
     }
@@ -365,23 +346,14 @@ pub(crate) async fn second_factor(
     let actor = account_actor(account, &s.origin);
     let limits = &state.config().sign_in;
     let (failures, _) = store
-        .sign_in_failures(
-            &account.username,
-            &s.origin,
-            t - limits.window.as_secs() as i64,
-        )
+        .sign_in_failures(&account.username, &s.origin, t - limits.window.as_secs() as i64)
         .await?;
     if failures >= i64::from(limits.max_failures) {
         store.end_session(s.session.id, t).await?;
         store
             .audit(
                 account.school,
-                actor.entry(
-                    t,
-                    "sign_in.locked",
-                    &format!("account:{}", account.id.0),
-                    "{}".into(),
-                ),
+                actor.entry(t, "sign_in.locked", &format!("account:{}", account.id.0), "{}".into()),
             )
             .await?;
         return Ok(Redirect::to("/sign-in?reason=signed_out").into_response());
@@ -402,9 +374,7 @@ pub(crate) async fn second_factor(
             .use_recovery_code(account.id, &recovery_hash(&form.code), t)
             .await?;
     if !ok {
-        store
-            .record_sign_in_failure(&account.username, &s.origin, t)
-            .await?;
+        store.record_sign_in_failure(&account.username, &s.origin, t).await?;
         store
             .audit(
                 account.school,
@@ -420,7 +390,9 @@ pub(crate) async fn second_factor(
             title: "Security code".into(),
             csrf,
             nav: None,
-            error: Some("That code is not right, or has already been used. Wait for the next code and try again.".into()),
+            error: Some(
+                "That code is not right, or has already been used. Wait for the next code and try again.".into(),
+            ),
         };
         return Ok((StatusCode::UNAUTHORIZED, render(&page)?).into_response());
     }
@@ -460,10 +432,7 @@ fn new_recovery_codes() -> Vec<String> {
         .collect()
 }
 
-pub(crate) async fn enrol_page(
-    s: AnySession,
-    CsrfToken(csrf): CsrfToken,
-) -> Result<Response, ConsoleError> {
+pub(crate) async fn enrol_page(s: AnySession, CsrfToken(csrf): CsrfToken) -> Result<Response, ConsoleError> {
     if let Some(r) = wrong_stage(&s, SessionStage::Enrol) {
         return Ok(r);
     }
@@ -477,10 +446,9 @@ fn enrol_view(
     secret: String,
     error: Option<String>,
 ) -> Result<EnrolPage, ConsoleError> {
-    let totp = totp_for(&secret, &account.username)
-        .ok_or(ConsoleError::Internal("bad generated TOTP secret".into()))?;
-    let qr = qrcode::QrCode::new(totp.get_url().as_bytes())
-        .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    let totp =
+        totp_for(&secret, &account.username).ok_or(ConsoleError::Internal("bad generated TOTP secret".into()))?;
+    let qr = qrcode::QrCode::new(totp.get_url().as_bytes()).map_err(|e| ConsoleError::Internal(e.to_string()))?;
     let qr_svg = qr
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(200, 200)
@@ -506,10 +474,11 @@ pub(crate) async fn enrol(
         return Ok(r);
     }
     let t = now();
-    let step = totp_for(&form.secret, &s.account.username)
-        .and_then(|totp| matching_step(&totp, &form.code, t));
+    let step = totp_for(&form.secret, &s.account.username).and_then(|totp| matching_step(&totp, &form.code, t));
     let Some(step) = step else {
-        let error = Some("That code does not match. Check the app shows schoolgate, wait for a new code, and try again.".into());
+        let error = Some(
+            "That code does not match. Check the app shows schoolgate, wait for a new code, and try again.".into(),
+        );
         let secret = if totp_for(&form.secret, &s.account.username).is_some() {
             form.secret
         } else {
@@ -529,10 +498,7 @@ pub(crate) async fn enrol(
         .enrol_second_factor(&s.account, &form.secret, step, &hashes, &actor, t)
         .await?;
     let stage = after_second_factor(&s.account);
-    state
-        .store()
-        .set_session_stage(s.session.id, stage, t)
-        .await?;
+    state.store().set_session_stage(s.session.id, stage, t).await?;
     let page = RecoveryCodesPage {
         title: "Recovery codes".into(),
         csrf,
@@ -549,10 +515,7 @@ pub(crate) async fn enrol(
 
 // --- new password --------------------------------------------------------------------
 
-pub(crate) async fn new_password_page(
-    s: AnySession,
-    CsrfToken(csrf): CsrfToken,
-) -> Result<Response, ConsoleError> {
+pub(crate) async fn new_password_page(s: AnySession, CsrfToken(csrf): CsrfToken) -> Result<Response, ConsoleError> {
     if let Some(r) = wrong_stage(&s, SessionStage::ChangePassword) {
         return Ok(r);
     }
@@ -616,26 +579,14 @@ pub(crate) async fn new_password(
         .map_err(|e| ConsoleError::Internal(e.to_string()))?;
     state
         .store()
-        .set_password(
-            &s.account,
-            &hash,
-            false,
-            &account_actor(&s.account, &s.origin),
-            t,
-        )
+        .set_password(&s.account, &hash, false, &account_actor(&s.account, &s.origin), t)
         .await?;
-    state
-        .store()
-        .end_other_sessions(s.account.id, s.session.id, t)
-        .await?;
+    state.store().end_other_sessions(s.account.id, s.session.id, t).await?;
     state
         .store()
         .set_session_stage(s.session.id, SessionStage::Ready, t)
         .await?;
-    Ok(redirect_clearing_next(&continue_to(
-        SessionStage::Ready,
-        &headers,
-    )))
+    Ok(redirect_clearing_next(&continue_to(SessionStage::Ready, &headers)))
 }
 
 fn capitalise(s: &str) -> String {
@@ -666,12 +617,7 @@ pub(crate) async fn sign_out(
             .store()
             .audit(
                 session.school,
-                actor.entry(
-                    t,
-                    "sign_out",
-                    &format!("account:{}", session.account.0),
-                    "{}".into(),
-                ),
+                actor.entry(t, "sign_out", &format!("account:{}", session.account.0), "{}".into()),
             )
             .await?;
     }
@@ -693,10 +639,7 @@ const SETUP_ROLES: [Role; 4] = [
 ];
 
 fn setup_roles() -> Vec<(&'static str, &'static str)> {
-    SETUP_ROLES
-        .iter()
-        .map(|r| (r.as_str(), r.label()))
-        .collect()
+    SETUP_ROLES.iter().map(|r| (r.as_str(), r.label())).collect()
 }
 
 async fn setup_school(state: &AppState, token: &str) -> Result<SchoolId, ConsoleError> {
@@ -753,16 +696,8 @@ pub(crate) async fn setup(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
-        errors.push(
-            "Choose a username of at least 3 letters, digits, dots, dashes or underscores."
-                .to_owned(),
-        );
-    } else if state
-        .store()
-        .account_by_username(&form.username)
-        .await?
-        .is_some()
-    {
+        errors.push("Choose a username of at least 3 letters, digits, dots, dashes or underscores.".to_owned());
+    } else if state.store().account_by_username(&form.username).await?.is_some() {
         errors.push("That username is already taken.".to_owned());
     }
     if form.password != form.confirm {
@@ -781,11 +716,7 @@ pub(crate) async fn setup(
     }
     if let (true, Some(role)) = (errors.is_empty(), role) {
         let t = now();
-        if !state
-            .store()
-            .consume_setup_token(&token_hash(&token), t)
-            .await?
-        {
+        if !state.store().consume_setup_token(&token_hash(&token), t).await? {
             return Err(ConsoleError::NotFound);
         }
         let actor = Actor {
@@ -810,10 +741,7 @@ pub(crate) async fn setup(
             ],
             expires_at: None,
         };
-        let person = state
-            .store()
-            .insert_person(school_id, &person, &actor, t)
-            .await?;
+        let person = state.store().insert_person(school_id, &person, &actor, t).await?;
         let pw = form.password.clone();
         let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
             .await
@@ -824,10 +752,7 @@ pub(crate) async fn setup(
             password_hash: hash,
             must_change_password: false,
         };
-        state
-            .store()
-            .create_account(school_id, &account, &actor, t)
-            .await?;
+        state.store().create_account(school_id, &account, &actor, t).await?;
         return Ok(Redirect::to("/sign-in?reason=setup").into_response());
     }
     form.password.clear();
@@ -854,22 +779,10 @@ mod tests {
         let totp = totp_for(&secret, "head").expect("valid secret");
         let t = 1_790_000_000;
         let step = t / 30;
-        assert_eq!(
-            matching_step(&totp, &totp.generate(t as u64), t),
-            Some(step)
-        );
-        assert_eq!(
-            matching_step(&totp, &totp.generate((t - 30) as u64), t),
-            Some(step - 1)
-        );
-        assert_eq!(
-            matching_step(&totp, &totp.generate((t + 30) as u64), t),
-            Some(step + 1)
-        );
-        assert_eq!(
-            matching_step(&totp, &totp.generate((t - 90) as u64), t),
-            None
-        );
+        assert_eq!(matching_step(&totp, &totp.generate(t as u64), t), Some(step));
+        assert_eq!(matching_step(&totp, &totp.generate((t - 30) as u64), t), Some(step - 1));
+        assert_eq!(matching_step(&totp, &totp.generate((t + 30) as u64), t), Some(step + 1));
+        assert_eq!(matching_step(&totp, &totp.generate((t - 90) as u64), t), None);
         assert_eq!(matching_step(&totp, "12345", t), None);
         assert_eq!(matching_step(&totp, "abcdef", t), None);
     }

@@ -50,12 +50,7 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 }
 
 /// A `Set-Cookie` value: HttpOnly and SameSite=Strict always, Secure over TLS.
-pub(crate) fn set_cookie(
-    name: &str,
-    value: &str,
-    secure: bool,
-    max_age: Option<i64>,
-) -> HeaderValue {
+pub(crate) fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> HeaderValue {
     let mut s = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
     if secure {
         s.push_str("; Secure");
@@ -91,10 +86,7 @@ pub(crate) async fn csrf(State(state): State<AppState>, request: Request, next: 
         .map(str::to_owned);
     let token = existing.clone().unwrap_or_else(random_token);
     let secure = state.config().secure_cookies();
-    let unsafe_method = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
+    let unsafe_method = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let mut request = request;
     if unsafe_method {
         if !same_origin(request.headers()) {
@@ -148,10 +140,7 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
         let key = it.next()?;
         (key == name.as_bytes()).then(|| {
             let raw = it.next().unwrap_or_default();
-            let spaced: Vec<u8> = raw
-                .iter()
-                .map(|&b| if b == b'+' { b' ' } else { b })
-                .collect();
+            let spaced: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
             percent_encoding::percent_decode(&spaced)
                 .decode_utf8_lossy()
                 .into_owned()
@@ -164,10 +153,7 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     if !h.contains_key("cache-control") {
@@ -202,15 +188,9 @@ pub(crate) struct CurrentUser {
 
 /// Where to send a browser that is not (or no longer) signed in.
 fn to_sign_in(parts: &Parts, reason: &str) -> Response {
-    let next = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/dashboard");
-    let next: String =
-        percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let mut response =
-        Redirect::to(&format!("/sign-in?reason={reason}&next={next}")).into_response();
+    let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/dashboard");
+    let next: String = percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let mut response = Redirect::to(&format!("/sign-in?reason={reason}&next={next}")).into_response();
     response
         .headers_mut()
         .append(SET_COOKIE, set_cookie(SESSION_COOKIE, "", false, Some(0)));
@@ -220,10 +200,7 @@ fn to_sign_in(parts: &Parts, reason: &str) -> Response {
 impl FromRequestParts<AppState> for AnySession {
     type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE).filter(|t| !t.is_empty()) else {
             return Err(to_sign_in(parts, "signed_out"));
         };
@@ -248,18 +225,11 @@ impl FromRequestParts<AppState> for AnySession {
                 label: format!("account:{}", session.account.0),
                 origin: origin.clone(),
             };
-            let details =
-                serde_json::json!({"session": session.id, "last_seen_at": session.last_seen_at})
-                    .to_string();
+            let details = serde_json::json!({"session": session.id, "last_seen_at": session.last_seen_at}).to_string();
             store
                 .audit(
                     session.school,
-                    actor.entry(
-                        t,
-                        action,
-                        &format!("account:{}", session.account.0),
-                        details,
-                    ),
+                    actor.entry(t, action, &format!("account:{}", session.account.0), details),
                 )
                 .await
                 .map_err(internal)?;
@@ -282,10 +252,7 @@ impl FromRequestParts<AppState> for AnySession {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let s = AnySession::from_request_parts(parts, state).await?;
         if let Some(page) = stage_page(s.session.stage) {
             return Err(Redirect::to(page).into_response());
@@ -311,8 +278,7 @@ pub(crate) fn stage_page(stage: SessionStage) -> Option<&'static str> {
 /// A `next` link from a query string, if it stays inside the console.
 pub(crate) fn local_path(next: Option<&str>) -> Option<String> {
     let n = next?;
-    (n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.starts_with("/sign-"))
-        .then(|| n.to_owned())
+    (n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.starts_with("/sign-")).then(|| n.to_owned())
 }
 
 #[cfg(test)]
@@ -321,10 +287,7 @@ mod tests {
 
     #[test]
     fn form_fields_are_read_percent_decoded() {
-        assert_eq!(
-            form_field(b"a=1&csrf=ab%2Bc+d&b=2", "csrf").as_deref(),
-            Some("ab+c d")
-        );
+        assert_eq!(form_field(b"a=1&csrf=ab%2Bc+d&b=2", "csrf").as_deref(), Some("ab+c d"));
         assert_eq!(form_field(b"csrfx=1", "csrf"), None);
         assert_eq!(form_field(b"", "csrf"), None);
     }
@@ -348,10 +311,7 @@ mod tests {
 
     #[test]
     fn next_links_stay_inside_the_console() {
-        assert_eq!(
-            local_path(Some("/people?q=a")).as_deref(),
-            Some("/people?q=a")
-        );
+        assert_eq!(local_path(Some("/people?q=a")).as_deref(), Some("/people?q=a"));
         for bad in [
             "https://evil.example/",
             "//evil.example",

@@ -103,9 +103,7 @@ pub struct ChainBreak {
 pub enum BreakReason {
     #[error("expected entry {expected} here (an entry is missing or out of order)")]
     Gap { expected: i64 },
-    #[error(
-        "its previous-hash does not match the entry before it (an earlier entry was changed or removed)"
-    )]
+    #[error("its previous-hash does not match the entry before it (an earlier entry was changed or removed)")]
     PrevHash,
     #[error("its contents do not match its hash (this entry was changed)")]
     Hash,
@@ -176,7 +174,7 @@ mod tests {
     fn a_changed_entry_is_named() {
         let mut c = chain(5);
         c[2].actor = "account:2 someone-else".into();
-        let err = verify(7, c).unwrap_err();
+        let err = verify(7, c).expect_err("chain is broken");
         assert_eq!((err.seq, err.reason), (3, BreakReason::Hash));
     }
 
@@ -185,7 +183,7 @@ mod tests {
         let mut c = chain(5);
         c[1].details = r#"{"after":"forged"}"#.into();
         c[1].hash = c[1].compute_hash();
-        let err = verify(7, c).unwrap_err();
+        let err = verify(7, c).expect_err("chain is broken");
         assert_eq!((err.seq, err.reason), (3, BreakReason::PrevHash));
     }
 
@@ -193,7 +191,7 @@ mod tests {
     fn a_removed_entry_is_a_gap() {
         let mut c = chain(5);
         c.remove(3);
-        let err = verify(7, c).unwrap_err();
+        let err = verify(7, c).expect_err("chain is broken");
         assert_eq!((err.seq, err.reason), (5, BreakReason::Gap { expected: 4 }));
     }
 

@@ -61,9 +61,7 @@ pub fn check_strength(password: &str, context: &[&str]) -> Result<(), WeakPasswo
     let feedback = estimate.feedback();
     Err(WeakPassword::Guessable {
         warning: feedback.and_then(|f| f.warning()).map(|w| w.to_string()),
-        suggestion: feedback
-            .and_then(|f| f.suggestions().first())
-            .map(|s| s.to_string()),
+        suggestion: feedback.and_then(|f| f.suggestions().first()).map(|s| s.to_string()),
     })
 }
 
@@ -85,9 +83,7 @@ pub fn hash(password: &str) -> String {
 /// Checks a password against a stored PHC string. A malformed stored hash never matches.
 pub fn verify(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }

@@ -275,10 +275,7 @@ mod tests {
     #[test]
     fn nonsense_year_groups_are_refused() {
         for bad in ["", "Year 14", "0", "-1", "Year", "P7", "twelve", "Y 3 4"] {
-            assert!(
-                bad.parse::<YearGroup>().is_err(),
-                "{bad:?} should not parse"
-            );
+            assert!(bad.parse::<YearGroup>().is_err(), "{bad:?} should not parse");
         }
     }
 

@@ -97,13 +97,7 @@ impl Role {
     pub fn default_permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            Role::Headteacher => &[
-                ViewPeople,
-                ManagePeople,
-                ManageSettings,
-                ViewAudit,
-                ViewSafeguarding,
-            ],
+            Role::Headteacher => &[ViewPeople, ManagePeople, ManageSettings, ViewAudit, ViewSafeguarding],
             Role::Dsl | Role::DeputyDsl => &[ViewPeople, ViewAudit, ViewSafeguarding],
             Role::OnlineSafetyLead => &[ViewPeople, ViewSafeguarding],
             Role::ItAdministrator => &[ViewPeople, ManagePeople, ManageSettings],
@@ -262,9 +256,7 @@ pub enum SecondFactorRule {
 impl SecondFactorRule {
     pub fn requires(self, authority: &Authority) -> bool {
         match self {
-            SecondFactorRule::AdminsAndSafeguarding => {
-                authority.is_administrator() || authority.is_safeguarding()
-            }
+            SecondFactorRule::AdminsAndSafeguarding => authority.is_administrator() || authority.is_safeguarding(),
             SecondFactorRule::AllStaff => true,
         }
     }
@@ -308,10 +300,7 @@ mod tests {
         assert!(rule.requires(&Authority::new(&[Role::Headteacher], &[])));
         assert!(rule.requires(&Authority::new(&[Role::Dsl], &[])));
         assert!(rule.requires(&Authority::new(&[Role::ItAdministrator], &[])));
-        assert!(rule.requires(&Authority::new(
-            &[Role::Teacher],
-            &[Permission::FilterManager]
-        )));
+        assert!(rule.requires(&Authority::new(&[Role::Teacher], &[Permission::FilterManager])));
         assert!(!rule.requires(&Authority::new(&[Role::Teacher], &[])));
         assert!(SecondFactorRule::AllStaff.requires(&Authority::new(&[Role::Teacher], &[])));
     }

@@ -281,14 +281,10 @@ mod tests {
             for pos in positions {
                 let mut edited = lines.clone();
                 edited.insert(pos, "surprise_key = 1");
-                let err = FileConfig::from_toml(name, &edited.join("\n"))
-                    .expect_err("unknown key refused");
+                let err = FileConfig::from_toml(name, &edited.join("\n")).expect_err("unknown key refused");
                 let msg = err.to_string();
                 assert!(msg.contains("surprise_key"), "{name} at {pos}: {msg}");
-                assert!(
-                    msg.contains(&format!("line {}", pos + 1)),
-                    "{name} at {pos}: {msg}"
-                );
+                assert!(msg.contains(&format!("line {}", pos + 1)), "{name} at {pos}: {msg}");
             }
         }
     }
@@ -304,8 +300,7 @@ mod tests {
         assert!(msg.contains("line 3"), "{msg}");
         assert!(msg.contains("idle_timeout"), "{msg}");
 
-        let err = FileConfig::from_toml("s.toml", "[dns]\nlisten = \"not an address\"\n")
-            .expect_err("bad");
+        let err = FileConfig::from_toml("s.toml", "[dns]\nlisten = \"not an address\"\n").expect_err("bad");
         assert!(err.to_string().contains("line 2"), "{err}");
 
         let err = FileConfig::from_toml("s.toml", "[console\nlisten = 1\n").expect_err("bad");

@@ -13,24 +13,20 @@ use time::{Date, Duration, Month, OffsetDateTime};
 pub const SCHOOL: &str = "Demo Primary School";
 
 const FIRST_NAMES: [&str; 63] = [
-    "Amara", "Oliver", "Zainab", "Leo", "Maja", "Arjun", "Isla", "Kofi", "Freya", "Yusuf", "Ellie",
-    "Tomasz", "Ruby", "Harvey", "Aisha", "Finley", "Priya", "Noah", "Sienna", "Ibrahim", "Poppy",
-    "Mateo", "Hana", "Alfie", "Chloe", "Dev", "Grace", "Oscar", "Layla", "Reuben", "Mia", "Bilal",
-    "Evie", "Kai", "Nadia", "Theo", "Lily", "Jakub", "Ava", "Ravi", "Daisy", "Samuel", "Fatima",
-    "George", "Imogen", "Aarav", "Rosie", "Jude", "Amelia", "Hamza", "Niamh", "Stefan", "Ivy",
-    "Rohan", "Matilda", "Elijah", "Zara", "Callum", "Esme", "Musa", "Harriet", "Ezra", "Sofia",
+    "Amara", "Oliver", "Zainab", "Leo", "Maja", "Arjun", "Isla", "Kofi", "Freya", "Yusuf", "Ellie", "Tomasz", "Ruby",
+    "Harvey", "Aisha", "Finley", "Priya", "Noah", "Sienna", "Ibrahim", "Poppy", "Mateo", "Hana", "Alfie", "Chloe",
+    "Dev", "Grace", "Oscar", "Layla", "Reuben", "Mia", "Bilal", "Evie", "Kai", "Nadia", "Theo", "Lily", "Jakub", "Ava",
+    "Ravi", "Daisy", "Samuel", "Fatima", "George", "Imogen", "Aarav", "Rosie", "Jude", "Amelia", "Hamza", "Niamh",
+    "Stefan", "Ivy", "Rohan", "Matilda", "Elijah", "Zara", "Callum", "Esme", "Musa", "Harriet", "Ezra", "Sofia",
 ];
 
 const SURNAMES: [&str; 31] = [
-    "Okafor", "Nowak", "Patel", "Hughes", "Begum", "Campbell", "Kowalski", "Adeyemi", "Murphy",
-    "Shah", "Fletcher", "Ahmed", "Wright", "Popescu", "Khan", "Brennan", "Evans", "Singh",
-    "Thornton", "Mensah", "Hussain", "Lloyd", "Dimitrov", "O'Neill", "Clarke", "Rahman", "Walsh",
-    "Osei", "Bennett", "Ali", "Marsden",
+    "Okafor", "Nowak", "Patel", "Hughes", "Begum", "Campbell", "Kowalski", "Adeyemi", "Murphy", "Shah", "Fletcher",
+    "Ahmed", "Wright", "Popescu", "Khan", "Brennan", "Evans", "Singh", "Thornton", "Mensah", "Hussain", "Lloyd",
+    "Dimitrov", "O'Neill", "Clarke", "Rahman", "Walsh", "Osei", "Bennett", "Ali", "Marsden",
 ];
 
-const CLASSES: [&str; 7] = [
-    "R Acorn", "1 Rowan", "2 Hazel", "3 Willow", "4 Beech", "5 Ash", "6 Oak",
-];
+const CLASSES: [&str; 7] = ["R Acorn", "1 Rowan", "2 Hazel", "3 Willow", "4 Beech", "5 Ash", "6 Oak"];
 const PUPILS_PER_YEAR: usize = 9;
 
 struct Adult {
@@ -176,20 +172,13 @@ pub async fn seed(store: &Store, now: i64) -> anyhow::Result<(SchoolId, Vec<Demo
     for (year, class) in CLASSES.iter().enumerate() {
         for i in 0..PUPILS_PER_YEAR {
             let n = year * PUPILS_PER_YEAR + i;
-            let year_group = YearGroup::from_number(year as i64)
-                .ok_or_else(|| anyhow::anyhow!("year {year}"))?;
+            let year_group = YearGroup::from_number(year as i64).ok_or_else(|| anyhow::anyhow!("year {year}"))?;
             // Born in the academic year that puts them in this year group.
-            let born =
-                Date::from_calendar_date(academic_year - 5 - year as i32, Month::September, 1)?
-                    + Duration::days((n as i64 * 29) % 365);
+            let born = Date::from_calendar_date(academic_year - 5 - year as i32, Month::September, 1)?
+                + Duration::days((n as i64 * 29) % 365);
             let person = NewPerson {
                 kind: PersonKind::Pupil,
-                external_id: Some(make_upn(
-                    999,
-                    4321,
-                    (academic_year % 100) as u8,
-                    n as u16 + 1,
-                )),
+                external_id: Some(make_upn(999, 4321, (academic_year % 100) as u8, n as u16 + 1)),
                 given_name: FIRST_NAMES[(n * 7) % FIRST_NAMES.len()].into(),
                 family_name: SURNAMES[(n * 11 + 3) % SURNAMES.len()].into(),
                 year: Some(year_group),
@@ -246,12 +235,7 @@ pub async fn seed(store: &Store, now: i64) -> anyhow::Result<(SchoolId, Vec<Demo
             must_change_password: false,
         };
         store.create_account(school, &account, &actor, now).await?;
-        let mut role = a
-            .roles
-            .iter()
-            .map(|r| r.label())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let mut role = a.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ");
         if a.grants.contains(&Permission::FilterManager) {
             role.push_str(" (filter manager)");
         }

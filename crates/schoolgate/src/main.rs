@@ -73,6 +73,9 @@ enum PeopleCommand {
         /// The account doing the import, for the audit log [default: the system user]
         #[arg(long = "as", value_name = "USERNAME")]
         actor: Option<String>,
+        /// Go ahead even if the file would mark more than a quarter of a kind as leavers.
+        #[arg(long)]
+        allow_many_leavers: bool,
     },
 }
 
@@ -92,15 +95,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SCHOOLGATE_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("SCHOOLGATE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -119,8 +118,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut config = match &cli.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             FileConfig::from_toml(&path.display().to_string(), &text)?
         }
         None => FileConfig::default(),
@@ -133,13 +131,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Serve(args) => serve::run(config, args).await,
-        Command::People(PeopleCommand::Import { file, actor }) => {
-            import_people(&config, &file, actor).await
-        }
+        Command::People(PeopleCommand::Import {
+            file,
+            actor,
+            allow_many_leavers,
+        }) => import_people(&config, &file, actor, allow_many_leavers).await,
         Command::Audit(AuditCommand::Verify) => verify_audit(&config).await,
-        Command::Accounts(AccountsCommand::ResetPassword { username }) => {
-            reset_password(&config, &username).await
-        }
+        Command::Accounts(AccountsCommand::ResetPassword { username }) => reset_password(&config, &username).await,
     }
 }
 
@@ -196,6 +194,7 @@ async fn import_people(
     config: &FileConfig,
     file: &Path,
     actor: Option<String>,
+    allow_many_leavers: bool,
 ) -> anyhow::Result<ExitCode> {
     let store = open_existing(config).await?;
     let school = only_school(&store).await?;
@@ -209,9 +208,18 @@ async fn import_people(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let summary = store
-        .import_people(school, &origin, &batch, &cli_actor(actor), now())
-        .await?;
+    let summary = match store
+        .import_people(school, &origin, &batch, &cli_actor(actor), now(), allow_many_leavers)
+        .await
+    {
+        Ok(s) => s,
+        Err(store::StoreError::Conflict(why)) => {
+            eprintln!("{why} (--allow-many-leavers).");
+            store.close().await;
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
     println!(
         "Imported {origin}: {} added, {} updated, {} unchanged, {} marked as leavers.",
         summary.added, summary.updated, summary.unchanged, summary.leavers

@@ -41,17 +41,12 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         console_config.public_url = format!("http://{console_addr}");
     }
 
-    let (school, welcome) =
-        prepare_school(&store, &config, &args, &console_config.public_url).await?;
+    let (school, welcome) = prepare_school(&store, &config, &args, &console_config.public_url).await?;
     let school_name = store.school(school).await?.name;
 
     // The first lines a newcomer reads.
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "schoolgate {} — {school_name}",
-        env!("CARGO_PKG_VERSION")
-    )?;
+    writeln!(out, "schoolgate {} — {school_name}", env!("CARGO_PKG_VERSION"))?;
     writeln!(
         out,
         "  Console:  {}/  (listening on {console_addr})",
@@ -67,12 +62,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         "  Proxy:    not in this version yet; it will listen on {}",
         config.proxy.listen
     )?;
-    writeln!(
-        out,
-        "  Data:     {} ({})",
-        config.data.display(),
-        db.display()
-    )?;
+    writeln!(out, "  Data:     {} ({})", config.data.display(), db.display())?;
     writeln!(out)?;
     for line in welcome {
         writeln!(out, "{line}")?;
@@ -121,9 +111,7 @@ fn lock_data_dir(config: &FileConfig) -> anyhow::Result<File> {
                 pid.trim()
             )
         }
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", path.display()))
-        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
     }
 }
 
@@ -140,9 +128,10 @@ async fn prepare_school(
     let school = match schools.first() {
         None if args.demo => {
             let (school, accounts) = demo::seed(store, now()).await?;
-            welcome.push("Demo Primary School was created with fictional pupils and staff. Sign in as any of these".to_owned());
-            welcome
-                .push("(passwords are shown only this once and stored only as hashes):".to_owned());
+            welcome.push(
+                "Demo Primary School was created with fictional pupils and staff. Sign in as any of these".to_owned(),
+            );
+            welcome.push("(passwords are shown only this once and stored only as hashes):".to_owned());
             welcome.push(String::new());
             let w = accounts.iter().map(|a| a.role.len()).max().unwrap_or(0);
             for a in &accounts {
@@ -172,17 +161,9 @@ async fn prepare_school(
         let token = console::random_token();
         let t = now();
         store
-            .create_setup_token(
-                school,
-                &console::token_hash(&token),
-                t,
-                t + SETUP_LINK_HOURS * 3600,
-            )
+            .create_setup_token(school, &console::token_hash(&token), t, t + SETUP_LINK_HOURS * 3600)
             .await?;
-        welcome.push(
-            "This school has no administrator yet. Open this link to create the first one"
-                .to_owned(),
-        );
+        welcome.push("This school has no administrator yet. Open this link to create the first one".to_owned());
         welcome.push(format!("(it works once, for {SETUP_LINK_HOURS} hours):"));
         welcome.push(format!("  {public_url}/setup/{token}"));
     }

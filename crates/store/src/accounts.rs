@@ -139,8 +139,7 @@ impl Store {
         .await
         .map_err(|e| crate::conflict(e, || format!("the username {:?} is already taken", new.username)))?;
         let id = AccountId(row.try_get("id")?);
-        let details =
-            serde_json::json!({"person": new.person.0, "username": new.username}).to_string();
+        let details = serde_json::json!({"person": new.person.0, "username": new.username}).to_string();
         append_on(
             &mut tx,
             school,
@@ -153,12 +152,10 @@ impl Store {
 
     /// The account with this username (any case), in any school.
     pub async fn account_by_username(&self, username: &str) -> Result<Option<Account>> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "{ACCOUNT_SELECT} WHERE lower(a.username) = $1"
-        )))
-        .bind(username.trim().to_lowercase())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(AssertSqlSafe(format!("{ACCOUNT_SELECT} WHERE lower(a.username) = $1")))
+            .bind(username.trim().to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
@@ -183,23 +180,20 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE accounts SET password_hash = $2, must_change_password = $3, password_changed_at = $4 WHERE id = $1")
-            .bind(account.id.0)
-            .bind(hash)
-            .bind(i64::from(must_change))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE accounts SET password_hash = $2, must_change_password = $3, password_changed_at = $4 WHERE id = $1",
+        )
+        .bind(account.id.0)
+        .bind(hash)
+        .bind(i64::from(must_change))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let details = serde_json::json!({"must_change": must_change}).to_string();
         append_on(
             &mut tx,
             account.school,
-            actor.entry(
-                now,
-                "account.password",
-                &format!("account:{}", account.id.0),
-                details,
-            ),
+            actor.entry(now, "account.password", &format!("account:{}", account.id.0), details),
         )
         .await?;
         tx.commit().await?;
@@ -228,14 +222,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         for h in recovery_code_hashes {
-            sqlx::query(
-                "INSERT INTO recovery_codes (school_id, account_id, code_hash) VALUES ($1, $2, $3)",
-            )
-            .bind(account.school.0)
-            .bind(account.id.0)
-            .bind(h)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("INSERT INTO recovery_codes (school_id, account_id, code_hash) VALUES ($1, $2, $3)")
+                .bind(account.school.0)
+                .bind(account.id.0)
+                .bind(h)
+                .execute(&mut *tx)
+                .await?;
         }
         let details = serde_json::json!({"recovery_codes": recovery_code_hashes.len()}).to_string();
         append_on(
@@ -267,29 +259,26 @@ impl Store {
     }
 
     /// Uses up a recovery code, given its hash: true if it was valid and unused.
-    pub async fn use_recovery_code(
-        &self,
-        account: AccountId,
-        code_hash: &str,
-        now: i64,
-    ) -> Result<bool> {
-        let done = sqlx::query("UPDATE recovery_codes SET used_at = $3 WHERE account_id = $1 AND code_hash = $2 AND used_at IS NULL")
-            .bind(account.0)
-            .bind(code_hash)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+    pub async fn use_recovery_code(&self, account: AccountId, code_hash: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE recovery_codes SET used_at = $3 WHERE account_id = $1 AND code_hash = $2 AND used_at IS NULL",
+        )
+        .bind(account.0)
+        .bind(code_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     pub async fn unused_recovery_codes(&self, account: AccountId) -> Result<i64> {
-        Ok(sqlx::query(
-            "SELECT count(*) AS n FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL",
+        Ok(
+            sqlx::query("SELECT count(*) AS n FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL")
+                .bind(account.0)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
         )
-        .bind(account.0)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?)
     }
 
     // --- sessions -------------------------------------------------------------------
@@ -371,23 +360,19 @@ impl Store {
 
     /// Ends every open session of an account (after a password change, say), but `keep`.
     pub async fn end_other_sessions(&self, account: AccountId, keep: i64, now: i64) -> Result<u64> {
-        let done = sqlx::query("UPDATE sessions SET ended_at = $3 WHERE account_id = $1 AND id <> $2 AND ended_at IS NULL")
-            .bind(account.0)
-            .bind(keep)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE sessions SET ended_at = $3 WHERE account_id = $1 AND id <> $2 AND ended_at IS NULL")
+                .bind(account.0)
+                .bind(keep)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected())
     }
 
     // --- failed sign-ins ------------------------------------------------------------
 
-    pub async fn record_sign_in_failure(
-        &self,
-        username: &str,
-        origin: &str,
-        now: i64,
-    ) -> Result<()> {
+    pub async fn record_sign_in_failure(&self, username: &str, origin: &str, now: i64) -> Result<()> {
         sqlx::query("INSERT INTO sign_in_failures (username, origin, at) VALUES ($1, $2, $3)")
             .bind(username.trim().to_lowercase())
             .bind(origin)
@@ -398,12 +383,7 @@ impl Store {
     }
 
     /// Failed sign-ins for a username and from an address since `since`.
-    pub async fn sign_in_failures(
-        &self,
-        username: &str,
-        origin: &str,
-        since: i64,
-    ) -> Result<(i64, i64)> {
+    pub async fn sign_in_failures(&self, username: &str, origin: &str, since: i64) -> Result<(i64, i64)> {
         let row = sqlx::query(
             "SELECT (SELECT count(*) FROM sign_in_failures WHERE username = $1 AND at >= $3) AS by_user, \
                     (SELECT count(*) FROM sign_in_failures WHERE origin = $2 AND at >= $3) AS by_origin",
@@ -446,35 +426,36 @@ impl Store {
 
     /// The school a setup link is for, if the link is unused and unexpired.
     pub async fn setup_token_school(&self, token_hash: &str, now: i64) -> Result<Option<SchoolId>> {
-        let row = sqlx::query("SELECT school_id FROM setup_tokens WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2")
-            .bind(token_hash)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok(SchoolId(r.try_get("school_id")?)))
-            .transpose()
+        let row = sqlx::query(
+            "SELECT school_id FROM setup_tokens WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(SchoolId(r.try_get("school_id")?))).transpose()
     }
 
     /// Marks a setup link used; false if it was already used or has expired, so that two
     /// browsers racing on one link cannot both create an administrator.
     pub async fn consume_setup_token(&self, token_hash: &str, now: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE setup_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2")
-            .bind(token_hash)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE setup_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// How many accounts a school has (zero means it still needs its first administrator).
     pub async fn account_count(&self, school: SchoolId) -> Result<i64> {
-        Ok(
-            sqlx::query("SELECT count(*) AS n FROM accounts WHERE school_id = $1")
-                .bind(school.0)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?,
-        )
+        Ok(sqlx::query("SELECT count(*) AS n FROM accounts WHERE school_id = $1")
+            .bind(school.0)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
     }
 }
 

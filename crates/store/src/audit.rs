@@ -46,12 +46,7 @@ impl Store {
     }
 
     /// Up to `limit` entries after `after_seq`, oldest first.
-    pub async fn audit_entries(
-        &self,
-        school: SchoolId,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditEntry>> {
+    pub async fn audit_entries(&self, school: SchoolId, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
             "SELECT school_id, seq, at, actor, action, target, origin, details, prev_hash, hash \
              FROM audit_log WHERE school_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -111,9 +106,7 @@ impl Store {
                 return Ok(Err(ChainBreak {
                     school: school.0,
                     seq: last.0 + 1,
-                    reason: BreakReason::Gap {
-                        expected: last.0 + 1,
-                    },
+                    reason: BreakReason::Gap { expected: last.0 + 1 },
                 }));
             }
             if hash != last.1 {
@@ -142,12 +135,10 @@ pub(crate) async fn append_on(
         .await?;
     // Claiming the next number is a write, so it takes the lock first (the row lock on
     // PostgreSQL, the write lock on SQLite): two appends can never chain from one head.
-    let head = sqlx::query(
-        "UPDATE audit_heads SET seq = seq + 1 WHERE school_id = $1 RETURNING seq, hash",
-    )
-    .bind(school.0)
-    .fetch_one(&mut *conn)
-    .await?;
+    let head = sqlx::query("UPDATE audit_heads SET seq = seq + 1 WHERE school_id = $1 RETURNING seq, hash")
+        .bind(school.0)
+        .fetch_one(&mut *conn)
+        .await?;
     let seq: i64 = head.try_get("seq")?;
     let prev_hash: String = head.try_get("hash")?;
     let e = entry.chain(school.0, seq - 1, &prev_hash);

@@ -129,10 +129,7 @@ impl Store {
             source,
         };
         let (url, backend) = match database {
-            Database::Sqlite(path) => (
-                format!("sqlite://{}?mode=rwc", path.display()),
-                Backend::Sqlite,
-            ),
+            Database::Sqlite(path) => (format!("sqlite://{}?mode=rwc", path.display()), Backend::Sqlite),
             Database::Postgres(url) => (url.clone(), Backend::Postgres),
         };
         let options = AnyConnectOptions::from_str(&url).map_err(open_err)?;
@@ -179,11 +176,10 @@ impl Store {
 
     /// The versions of the applied migrations, oldest first.
     pub async fn schema_versions(&self) -> Result<Vec<i64>> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT version FROM _sqlx_migrations WHERE success = true ORDER BY version",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = true ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
@@ -198,9 +194,7 @@ impl Store {
 
     /// A value from SQLite's `PRAGMA` (for checks and tests); `None` on PostgreSQL.
     pub async fn sqlite_pragma(&self, name: &str) -> Result<Option<String>> {
-        if self.backend != Backend::Sqlite
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if self.backend != Backend::Sqlite || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Ok(None);
         }
         let row = sqlx::query(AssertSqlSafe(format!("PRAGMA {name}")))
@@ -218,11 +212,7 @@ impl Store {
     /// audit log, for example). Not for product code.
     #[doc(hidden)]
     pub async fn execute_raw(&self, sql: &str) -> Result<u64> {
-        Ok(self
-            .pool
-            .execute(AssertSqlSafe(sql.to_owned()))
-            .await?
-            .rows_affected())
+        Ok(self.pool.execute(AssertSqlSafe(sql.to_owned())).await?.rows_affected())
     }
 
     /// Waits for in-flight queries and closes every connection.
@@ -251,9 +241,6 @@ where
 {
     text.split(';')
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<T>()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))
-        })
+        .map(|s| s.parse::<T>().map_err(|e| StoreError::Corrupt(e.to_string())))
         .collect()
 }

@@ -1,11 +1,9 @@
 //! People: creating, finding and importing them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use register::import::{ImportBatch, ImportedPerson};
-use register::people::{
-    GroupId, GroupKind, PersonId, PersonKind, PersonStatus, SchoolId, YearGroup,
-};
+use register::people::{GroupId, GroupKind, PersonId, PersonKind, PersonStatus, SchoolId, YearGroup};
 use register::roles::{Permission, Role};
 use serde_json::json;
 use sqlx::any::AnyRow;
@@ -99,8 +97,7 @@ pub struct ImportSummary {
 const PERSON_COLUMNS: &str = "p.id, p.school_id, p.kind, p.external_id, p.given_name, p.family_name, p.year_group, \
     p.group_id, g.name AS group_name, p.email, p.date_of_birth, p.class, p.job_title, p.roles, p.permissions, \
     p.status, p.expires_at, a.username";
-const PERSON_FROM: &str =
-    "people p LEFT JOIN groups g ON g.id = p.group_id LEFT JOIN accounts a ON a.person_id = p.id";
+const PERSON_FROM: &str = "people p LEFT JOIN groups g ON g.id = p.group_id LEFT JOIN accounts a ON a.person_id = p.id";
 
 impl Store {
     /// Adds a person to their default group, with an audit entry.
@@ -116,12 +113,7 @@ impl Store {
         append_on(
             &mut tx,
             school,
-            actor.entry(
-                now,
-                "person.create",
-                &format!("person:{}", id.0),
-                describe_new(person),
-            ),
+            actor.entry(now, "person.create", &format!("person:{}", id.0), describe_new(person)),
         )
         .await?;
         tx.commit().await?;
@@ -129,9 +121,7 @@ impl Store {
     }
 
     pub async fn person(&self, school: SchoolId, id: PersonId) -> Result<PersonRecord> {
-        let sql = format!(
-            "SELECT {PERSON_COLUMNS} FROM {PERSON_FROM} WHERE p.school_id = $1 AND p.id = $2"
-        );
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM {PERSON_FROM} WHERE p.school_id = $1 AND p.id = $2");
         let row = sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(school.0)
             .bind(id.0)
@@ -203,9 +193,9 @@ impl Store {
                 Ok(GroupSummary {
                     id: GroupId(r.try_get("id")?),
                     name: r.try_get("name")?,
-                    kind: kind.parse().map_err(|e: register::people::UnknownValue| {
-                        StoreError::Corrupt(e.to_string())
-                    })?,
+                    kind: kind
+                        .parse()
+                        .map_err(|e: register::people::UnknownValue| StoreError::Corrupt(e.to_string()))?,
                     people: r.try_get("people")?,
                 })
             })
@@ -215,6 +205,10 @@ impl Store {
     /// Imports a whole MIS export in one transaction: adds new people, updates known ones
     /// by identifier, and marks as leavers the active people of the file's kinds that it no
     /// longer lists (their accounts are disabled: DFE-CS-06). Every change is audited.
+    ///
+    /// A file that would make more than a quarter of a kind (and more than ten people)
+    /// leavers is refused unless `allow_many_leavers`: that is what importing a list of new
+    /// starters by mistake looks like, and it would lock most of the school out.
     pub async fn import_people(
         &self,
         school: SchoolId,
@@ -222,10 +216,12 @@ impl Store {
         batch: &ImportBatch,
         actor: &Actor,
         now: i64,
+        allow_many_leavers: bool,
     ) -> Result<ImportSummary> {
         let mut tx = self.pool.begin().await?;
         let mut summary = ImportSummary::default();
         let mut listed: HashSet<(PersonKind, String)> = HashSet::new();
+        let mut added: HashMap<PersonKind, u64> = HashMap::new();
         for p in &batch.people {
             listed.insert((p.kind, p.identifier.clone()));
             let existing = sqlx::query(AssertSqlSafe(format!(
@@ -240,14 +236,10 @@ impl Store {
                 None => {
                     let new = new_person_from_import(p);
                     let id = insert_person_on(&mut tx, school, &new, now).await?;
-                    let entry = actor.entry(
-                        now,
-                        "person.create",
-                        &format!("person:{}", id.0),
-                        describe_new(&new),
-                    );
+                    let entry = actor.entry(now, "person.create", &format!("person:{}", id.0), describe_new(&new));
                     append_on(&mut tx, school, entry).await?;
                     summary.added += 1;
+                    *added.entry(p.kind).or_default() += 1;
                 }
                 Some(old) => {
                     if update_from_import(&mut tx, school, &old, p, actor, now).await? {
@@ -267,6 +259,9 @@ impl Store {
             .bind(kind.as_str())
             .fetch_all(&mut *tx)
             .await?;
+            // Those this import has just added are not counted among those the school had.
+            let known = rows.len() as u64 - added.get(kind).copied().unwrap_or(0);
+            let mut leavers_of_kind = 0;
             for row in &rows {
                 let old = person_from_row(row)?;
                 let Some(ext) = &old.external_id else {
@@ -281,28 +276,28 @@ impl Store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "UPDATE accounts SET disabled = 1 WHERE school_id = $1 AND person_id = $2",
-                )
-                .bind(school.0)
-                .bind(old.id.0)
-                .execute(&mut *tx)
-                .await?;
-                let details =
-                    json!({"reason": format!("not in {origin}"), "name": old.full_name()})
-                        .to_string();
+                sqlx::query("UPDATE accounts SET disabled = 1 WHERE school_id = $1 AND person_id = $2")
+                    .bind(school.0)
+                    .bind(old.id.0)
+                    .execute(&mut *tx)
+                    .await?;
+                let details = json!({"reason": format!("not in {origin}"), "name": old.full_name()}).to_string();
                 append_on(
                     &mut tx,
                     school,
-                    actor.entry(
-                        now,
-                        "person.leaver",
-                        &format!("person:{}", old.id.0),
-                        details,
-                    ),
+                    actor.entry(now, "person.leaver", &format!("person:{}", old.id.0), details),
                 )
                 .await?;
                 summary.leavers += 1;
+                leavers_of_kind += 1;
+            }
+            if !allow_many_leavers && leavers_of_kind > 10 && leavers_of_kind * 4 > known {
+                return Err(StoreError::Conflict(format!(
+                    "{origin} does not list {leavers_of_kind} of the {known} {kind}s schoolgate knows, so they would all be \
+                     marked as leavers. If the file is the full export and they have really left, import it again allowing \
+                     many leavers; nothing was changed",
+                    kind = kind.as_str()
+                )));
             }
         }
         let details = json!({
@@ -310,12 +305,7 @@ impl Store {
             "unchanged": summary.unchanged, "leavers": summary.leavers,
         })
         .to_string();
-        append_on(
-            &mut tx,
-            school,
-            actor.entry(now, "people.import", "people", details),
-        )
-        .await?;
+        append_on(&mut tx, school, actor.entry(now, "people.import", "people", details)).await?;
         tx.commit().await?;
         Ok(summary)
     }
@@ -380,7 +370,13 @@ async fn insert_person_on(
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| {
-        crate::conflict(e, || format!("a {} with identifier {:?} already exists", p.kind.as_str(), p.external_id))
+        crate::conflict(e, || {
+            format!(
+                "a {} with identifier {:?} already exists",
+                p.kind.as_str(),
+                p.external_id
+            )
+        })
     })?;
     Ok(PersonId(row.try_get("id")?))
 }
@@ -453,12 +449,7 @@ async fn update_from_import(
     append_on(
         conn,
         school,
-        actor.entry(
-            now,
-            "person.update",
-            &format!("person:{}", old.id.0),
-            details,
-        ),
+        actor.entry(now, "person.update", &format!("person:{}", old.id.0), details),
     )
     .await?;
     Ok(true)
@@ -500,10 +491,7 @@ pub(crate) fn person_from_row(r: &AnyRow) -> Result<PersonRecord> {
         given_name: r.try_get("given_name")?,
         family_name: r.try_get("family_name")?,
         year: match year {
-            Some(n) => Some(
-                YearGroup::from_number(n)
-                    .ok_or_else(|| StoreError::Corrupt(format!("year group {n}")))?,
-            ),
+            Some(n) => Some(YearGroup::from_number(n).ok_or_else(|| StoreError::Corrupt(format!("year group {n}")))?),
             None => None,
         },
         group: r.try_get::<Option<i64>, _>("group_id")?.map(GroupId),

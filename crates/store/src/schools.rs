@@ -15,12 +15,11 @@ pub struct School {
 
 impl Store {
     pub async fn create_school(&self, name: &str, now: i64) -> Result<SchoolId> {
-        let row =
-            sqlx::query("INSERT INTO schools (name, created_at) VALUES ($1, $2) RETURNING id")
-                .bind(name)
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await?;
+        let row = sqlx::query("INSERT INTO schools (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(name)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(SchoolId(row.try_get("id")?))
     }
 
@@ -48,12 +47,7 @@ impl Store {
     }
 
     /// The group of that name, created with `kind` if the school has none.
-    pub async fn ensure_group(
-        &self,
-        school: SchoolId,
-        name: &str,
-        kind: GroupKind,
-    ) -> Result<GroupId> {
+    pub async fn ensure_group(&self, school: SchoolId, name: &str, kind: GroupKind) -> Result<GroupId> {
         let mut conn = self.pool.acquire().await?;
         ensure_group_on(&mut conn, school, name, kind).await
     }
@@ -65,12 +59,14 @@ pub(crate) async fn ensure_group_on(
     name: &str,
     kind: GroupKind,
 ) -> Result<GroupId> {
-    sqlx::query("INSERT INTO groups (school_id, name, kind) VALUES ($1, $2, $3) ON CONFLICT (school_id, name) DO NOTHING")
-        .bind(school.0)
-        .bind(name)
-        .bind(kind.as_str())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO groups (school_id, name, kind) VALUES ($1, $2, $3) ON CONFLICT (school_id, name) DO NOTHING",
+    )
+    .bind(school.0)
+    .bind(name)
+    .bind(kind.as_str())
+    .execute(&mut *conn)
+    .await?;
     let row = sqlx::query("SELECT id FROM groups WHERE school_id = $1 AND name = $2")
         .bind(school.0)
         .bind(name)

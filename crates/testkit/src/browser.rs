@@ -41,13 +41,9 @@ impl Browser {
     pub async fn start(test: &str, proxy: Option<&str>) -> Option<Browser> {
         let Some(chromedriver) = find(&["chromedriver"]) else {
             if super::services_required() {
-                panic!(
-                    "{test}: chromedriver is required (SCHOOLGATE_REQUIRE_SERVICES=1) but is not installed"
-                );
+                panic!("{test}: chromedriver is required (SCHOOLGATE_REQUIRE_SERVICES=1) but is not installed");
             }
-            eprintln!(
-                "SKIPPED {test}: chromedriver is not installed (apt-get install chromium chromium-driver)"
-            );
+            eprintln!("SKIPPED {test}: chromedriver is not installed (apt-get install chromium chromium-driver)");
             return None;
         };
         let chromium = find(&["chromium", "chromium-browser", "google-chrome"]);

@@ -7,6 +7,8 @@
 //! and `SCHOOLGATE_REQUIRE_SERVICES=1` to turn a skip into a failure.
 
 pub mod browser;
+pub use thirtyfour;
+pub mod server;
 
 use std::time::Duration;
 
@@ -31,16 +33,12 @@ impl Drop for TestDatabase {
         if let Some((server, name)) = self.pg_drop.take() {
             // Drop runs outside any runtime the test may have: use a small one of our own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
                 if let Ok(rt) = rt {
                     rt.block_on(async {
                         if let Ok(mut c) = PgConnection::connect(&server).await {
                             let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                                .execute(&mut c)
-                                .await;
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
                         }
                     });
                 }
@@ -64,8 +62,7 @@ pub fn sqlite() -> TestDatabase {
 
 /// The PostgreSQL server tests use.
 pub fn postgres_server() -> String {
-    std::env::var("SCHOOLGATE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SCHOOLGATE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn services_required() -> bool {

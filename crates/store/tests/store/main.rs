@@ -51,26 +51,14 @@ async fn migrations_build_the_schema_on_an_empty_database() {
     each_database(
         "migrations_build_the_schema_on_an_empty_database",
         |store, label| async move {
-            assert_eq!(
-                store.schema_versions().await.expect("versions"),
-                vec![1],
-                "{label}"
-            );
+            assert_eq!(store.schema_versions().await.expect("versions"), vec![1], "{label}");
             if label == "sqlite" {
                 assert_eq!(
-                    store
-                        .sqlite_pragma("journal_mode")
-                        .await
-                        .expect("pragma")
-                        .as_deref(),
+                    store.sqlite_pragma("journal_mode").await.expect("pragma").as_deref(),
                     Some("wal")
                 );
                 assert_eq!(
-                    store
-                        .sqlite_pragma("foreign_keys")
-                        .await
-                        .expect("pragma")
-                        .as_deref(),
+                    store.sqlite_pragma("foreign_keys").await.expect("pragma").as_deref(),
                     Some("1")
                 );
             }
@@ -84,10 +72,7 @@ async fn migrations_on_an_existing_database_keep_its_records() {
     for db in testkit::databases("migrations_on_an_existing_database_keep_its_records").await {
         let database = Database::parse(&db.url);
         let first = Store::open(&database).await.expect("first open");
-        let school = first
-            .create_school("Demo Primary School", NOW)
-            .await
-            .expect("school");
+        let school = first.create_school("Demo Primary School", NOW).await.expect("school");
         let ada = first
             .insert_person(school, &pupil("P1", "Ada", "Okafor", 3), &actor(), NOW)
             .await
@@ -105,11 +90,7 @@ async fn migrations_on_an_existing_database_keep_its_records() {
             db.label
         );
         assert_eq!(
-            again
-                .person(school, ada)
-                .await
-                .expect("person survives")
-                .given_name,
+            again.person(school, ada).await.expect("person survives").given_name,
             "Ada"
         );
         assert_eq!(again.verify_audit(school).await.expect("verify"), Ok(1));
@@ -122,10 +103,7 @@ async fn import_adds_updates_and_marks_leavers_without_duplicating() {
     each_database(
         "import_adds_updates_and_marks_leavers_without_duplicating",
         |store, label| async move {
-            let school = store
-                .create_school("Demo Primary School", NOW)
-                .await
-                .expect("school");
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
             let u = |n| import::make_upn(823, 2001, 20, n);
             let first = format!(
                 "UPN,Forename,Surname,Year\n{},Ada,Okafor,R\n{},Piotr,Nowak,4\n{},Zoe,Hart,6\n",
@@ -135,14 +113,10 @@ async fn import_adds_updates_and_marks_leavers_without_duplicating() {
             );
             let batch = import::parse("first.csv", first.as_bytes()).expect("parse");
             let s = store
-                .import_people(school, "first.csv", &batch, &actor(), NOW)
+                .import_people(school, "first.csv", &batch, &actor(), NOW, false)
                 .await
                 .expect("import");
-            assert_eq!(
-                (s.added, s.updated, s.unchanged, s.leavers),
-                (3, 0, 0, 0),
-                "{label}"
-            );
+            assert_eq!((s.added, s.updated, s.unchanged, s.leavers), (3, 0, 0, 0), "{label}");
 
             // Piotr moves up a year, Zoe leaves, Sam joins.
             let second = format!(
@@ -153,48 +127,29 @@ async fn import_adds_updates_and_marks_leavers_without_duplicating() {
             );
             let batch = import::parse("second.csv", second.as_bytes()).expect("parse");
             let s = store
-                .import_people(school, "second.csv", &batch, &actor(), NOW + 60)
+                .import_people(school, "second.csv", &batch, &actor(), NOW + 60, false)
                 .await
                 .expect("import");
-            assert_eq!(
-                (s.added, s.updated, s.unchanged, s.leavers),
-                (1, 1, 1, 1),
-                "{label}"
-            );
+            assert_eq!((s.added, s.updated, s.unchanged, s.leavers), (1, 1, 1, 1), "{label}");
 
-            let (everyone, total) = store
-                .search_people(school, "", true, 100, 0)
-                .await
-                .expect("search");
+            let (everyone, total) = store.search_people(school, "", true, 100, 0).await.expect("search");
             assert_eq!(total, 4, "{label}: re-import updates, never duplicates");
-            let zoe = everyone
-                .iter()
-                .find(|p| p.given_name == "Zoe")
-                .expect("zoe kept");
+            let zoe = everyone.iter().find(|p| p.given_name == "Zoe").expect("zoe kept");
             assert_eq!(
                 zoe.status,
                 PersonStatus::Leaver,
                 "{label}: leavers are kept, not deleted"
             );
-            let piotr = everyone
-                .iter()
-                .find(|p| p.given_name == "Piotr")
-                .expect("piotr");
+            let piotr = everyone.iter().find(|p| p.given_name == "Piotr").expect("piotr");
             assert_eq!(piotr.year.map(|y| y.number()), Some(5));
-            let sam = everyone
-                .iter()
-                .find(|p| p.given_name == "Sam")
-                .expect("sam");
+            let sam = everyone.iter().find(|p| p.given_name == "Sam").expect("sam");
             assert_eq!(
                 sam.group_name.as_deref(),
                 Some("KS1"),
                 "{label}: year decides the key-stage group"
             );
 
-            let (active, n) = store
-                .search_people(school, "", false, 100, 0)
-                .await
-                .expect("search");
+            let (active, n) = store.search_people(school, "", false, 100, 0).await.expect("search");
             assert_eq!(n, 3);
             assert!(active.iter().all(|p| p.status == PersonStatus::Active));
 
@@ -213,7 +168,7 @@ async fn import_adds_updates_and_marks_leavers_without_duplicating() {
             )
             .expect("parse");
             let s = store
-                .import_people(school, "staff.csv", &staff, &actor(), NOW + 120)
+                .import_people(school, "staff.csv", &staff, &actor(), NOW + 120, false)
                 .await
                 .expect("import");
             assert_eq!((s.added, s.leavers), (1, 0), "{label}");
@@ -225,12 +180,7 @@ async fn import_adds_updates_and_marks_leavers_without_duplicating() {
                 .into_iter()
                 .map(|e| e.action)
                 .collect();
-            for expected in [
-                "person.create",
-                "person.update",
-                "person.leaver",
-                "people.import",
-            ] {
+            for expected in ["person.create", "person.update", "person.leaver", "people.import"] {
                 assert!(
                     actions.iter().any(|a| a == expected),
                     "{label}: {expected} audited in {actions:?}"
@@ -247,16 +197,9 @@ async fn a_returning_leaver_is_active_again_with_their_account() {
     each_database(
         "a_returning_leaver_is_active_again_with_their_account",
         |store, label| async move {
-            let school = store
-                .create_school("Demo Primary School", NOW)
-                .await
-                .expect("school");
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
             let staff = |rows: &str| {
-                import::parse(
-                    "s.csv",
-                    format!("Staff code,Forename,Surname\n{rows}").as_bytes(),
-                )
-                .expect("parse")
+                import::parse("s.csv", format!("Staff code,Forename,Surname\n{rows}").as_bytes()).expect("parse")
             };
             store
                 .import_people(
@@ -265,6 +208,7 @@ async fn a_returning_leaver_is_active_again_with_their_account() {
                     &staff("JBR,June,Brook\nHMA,Hana,Malik\n"),
                     &actor(),
                     NOW,
+                    false,
                 )
                 .await
                 .expect("import");
@@ -285,13 +229,7 @@ async fn a_returning_leaver_is_active_again_with_their_account() {
                 .expect("account");
 
             store
-                .import_people(
-                    school,
-                    "s.csv",
-                    &staff("HMA,Hana,Malik\n"),
-                    &actor(),
-                    NOW + 1,
-                )
+                .import_people(school, "s.csv", &staff("HMA,Hana,Malik\n"), &actor(), NOW + 1, false)
                 .await
                 .expect("import");
             let acc = store
@@ -299,10 +237,7 @@ async fn a_returning_leaver_is_active_again_with_their_account() {
                 .await
                 .expect("lookup")
                 .expect("account");
-            assert!(
-                acc.disabled,
-                "{label}: a leaver's account is disabled (DFE-CS-06)"
-            );
+            assert!(acc.disabled, "{label}: a leaver's account is disabled (DFE-CS-06)");
             assert_eq!(acc.refusal(NOW + 2), Some("account disabled"));
 
             store
@@ -312,6 +247,7 @@ async fn a_returning_leaver_is_active_again_with_their_account() {
                     &staff("JBR,June,Brook\nHMA,Hana,Malik\n"),
                     &actor(),
                     NOW + 2,
+                    false,
                 )
                 .await
                 .expect("import");
@@ -320,11 +256,7 @@ async fn a_returning_leaver_is_active_again_with_their_account() {
                 .await
                 .expect("lookup")
                 .expect("account");
-            assert_eq!(
-                (acc.disabled, acc.status),
-                (false, PersonStatus::Active),
-                "{label}"
-            );
+            assert_eq!((acc.disabled, acc.status), (false, PersonStatus::Active), "{label}");
         },
     )
     .await;
@@ -335,24 +267,14 @@ async fn the_audit_log_is_append_only_and_tampering_is_named() {
     each_database(
         "the_audit_log_is_append_only_and_tampering_is_named",
         |store, label| async move {
-            let school = store
-                .create_school("Demo Primary School", NOW)
-                .await
-                .expect("school");
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
             for i in 0..5 {
                 store
-                    .audit(
-                        school,
-                        actor().entry(NOW + i, "sign_in", "account:1", "{}".into()),
-                    )
+                    .audit(school, actor().entry(NOW + i, "sign_in", "account:1", "{}".into()))
                     .await
                     .expect("append");
             }
-            assert_eq!(
-                store.verify_audit(school).await.expect("verify"),
-                Ok(5),
-                "{label}"
-            );
+            assert_eq!(store.verify_audit(school).await.expect("verify"), Ok(5), "{label}");
 
             let refused = store
                 .execute_raw("UPDATE audit_log SET actor = 'someone' WHERE seq = 3")
@@ -361,9 +283,7 @@ async fn the_audit_log_is_append_only_and_tampering_is_named() {
                 matches!(refused, Err(StoreError::Query(_))),
                 "{label}: UPDATE must fail, got {refused:?}"
             );
-            let refused = store
-                .execute_raw("DELETE FROM audit_log WHERE seq = 3")
-                .await;
+            let refused = store.execute_raw("DELETE FROM audit_log WHERE seq = 3").await;
             assert!(
                 matches!(refused, Err(StoreError::Query(_))),
                 "{label}: DELETE must fail, got {refused:?}"
@@ -385,11 +305,7 @@ async fn the_audit_log_is_append_only_and_tampering_is_named() {
                 .await
                 .expect("verify")
                 .expect_err("tampering found");
-            assert_eq!(
-                (broken.seq, broken.reason),
-                (3, BreakReason::Hash),
-                "{label}"
-            );
+            assert_eq!((broken.seq, broken.reason), (3, BreakReason::Hash), "{label}");
         },
     )
     .await;
@@ -400,16 +316,10 @@ async fn cutting_entries_off_the_end_of_the_audit_log_is_found() {
     each_database(
         "cutting_entries_off_the_end_of_the_audit_log_is_found",
         |store, label| async move {
-            let school = store
-                .create_school("Demo Primary School", NOW)
-                .await
-                .expect("school");
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
             for i in 0..4 {
                 store
-                    .audit(
-                        school,
-                        actor().entry(NOW + i, "sign_in", "account:1", "{}".into()),
-                    )
+                    .audit(school, actor().entry(NOW + i, "sign_in", "account:1", "{}".into()))
                     .await
                     .expect("append");
             }
@@ -436,53 +346,35 @@ async fn cutting_entries_off_the_end_of_the_audit_log_is_found() {
 
 #[tokio::test]
 async fn every_record_belongs_to_its_school() {
-    each_database(
-        "every_record_belongs_to_its_school",
-        |store, label| async move {
-            let a = store
-                .create_school("Demo Primary School", NOW)
-                .await
-                .expect("school");
-            let b = store
-                .create_school("Second Academy", NOW)
-                .await
-                .expect("school");
-            let ada = store
-                .insert_person(a, &pupil("P1", "Ada", "Okafor", 2), &actor(), NOW)
-                .await
-                .expect("person");
-            store
-                .insert_person(b, &pupil("P1", "Ben", "Okafor", 2), &actor(), NOW)
-                .await
-                .expect("same MIS id, other school");
-            let (found, _) = store
-                .search_people(b, "okafor", true, 10, 0)
-                .await
-                .expect("search");
-            assert_eq!(
-                found
-                    .iter()
-                    .map(|p| p.given_name.as_str())
-                    .collect::<Vec<_>>(),
-                vec!["Ben"],
-                "{label}"
-            );
-            assert!(
-                matches!(store.person(b, ada).await, Err(StoreError::NotFound(_))),
-                "{label}: no reaching across schools"
-            );
-            assert_eq!(store.verify_audit(a).await.expect("verify"), Ok(1));
-            assert_eq!(
-                store.verify_audit(b).await.expect("verify"),
-                Ok(1),
-                "{label}: one chain per school"
-            );
-            assert_eq!(
-                store.verify_audit(SchoolId(999)).await.expect("verify"),
-                Ok(0)
-            );
-        },
-    )
+    each_database("every_record_belongs_to_its_school", |store, label| async move {
+        let a = store.create_school("Demo Primary School", NOW).await.expect("school");
+        let b = store.create_school("Second Academy", NOW).await.expect("school");
+        let ada = store
+            .insert_person(a, &pupil("P1", "Ada", "Okafor", 2), &actor(), NOW)
+            .await
+            .expect("person");
+        store
+            .insert_person(b, &pupil("P1", "Ben", "Okafor", 2), &actor(), NOW)
+            .await
+            .expect("same MIS id, other school");
+        let (found, _) = store.search_people(b, "okafor", true, 10, 0).await.expect("search");
+        assert_eq!(
+            found.iter().map(|p| p.given_name.as_str()).collect::<Vec<_>>(),
+            vec!["Ben"],
+            "{label}"
+        );
+        assert!(
+            matches!(store.person(b, ada).await, Err(StoreError::NotFound(_))),
+            "{label}: no reaching across schools"
+        );
+        assert_eq!(store.verify_audit(a).await.expect("verify"), Ok(1));
+        assert_eq!(
+            store.verify_audit(b).await.expect("verify"),
+            Ok(1),
+            "{label}: one chain per school"
+        );
+        assert_eq!(store.verify_audit(SchoolId(999)).await.expect("verify"), Ok(0));
+    })
     .await;
 }
 
@@ -491,18 +383,12 @@ async fn accounts_sessions_failures_and_setup_links() {
     each_database(
         "accounts_sessions_failures_and_setup_links",
         |store, label| async move {
-            let school = store
-                .create_school("Demo Primary School", NOW)
-                .await
-                .expect("school");
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
             let mut head = pupil("S1", "Hana", "Malik", 0);
             head.kind = PersonKind::Staff;
             head.year = None;
             head.roles = vec![Role::Headteacher];
-            let person = store
-                .insert_person(school, &head, &actor(), NOW)
-                .await
-                .expect("person");
+            let person = store.insert_person(school, &head, &actor(), NOW).await.expect("person");
             let new = NewAccount {
                 person,
                 username: "hmalik".into(),
@@ -534,29 +420,15 @@ async fn accounts_sessions_failures_and_setup_links() {
             assert!(acc.authority().has_role(Role::Headteacher));
 
             let sid = store
-                .create_session(
-                    &acc,
-                    "tokenhash",
-                    SessionStage::SecondFactor,
-                    "127.0.0.1",
-                    NOW,
-                )
+                .create_session(&acc, "tokenhash", SessionStage::SecondFactor, "127.0.0.1", NOW)
                 .await
                 .expect("session");
             store
                 .set_session_stage(sid, SessionStage::Ready, NOW + 5)
                 .await
                 .expect("stage");
-            let s = store
-                .session("tokenhash")
-                .await
-                .expect("session")
-                .expect("open");
-            assert_eq!(
-                (s.stage, s.last_seen_at),
-                (SessionStage::Ready, NOW + 5),
-                "{label}"
-            );
+            let s = store.session("tokenhash").await.expect("session").expect("open");
+            assert_eq!((s.stage, s.last_seen_at), (SessionStage::Ready, NOW + 5), "{label}");
             store.end_session(sid, NOW + 10).await.expect("end");
             assert_eq!(store.session("tokenhash").await.expect("session"), None);
 
@@ -574,10 +446,7 @@ async fn accounts_sessions_failures_and_setup_links() {
                     .expect("failure");
             }
             assert_eq!(
-                store
-                    .sign_in_failures("hmalik", "10.0.0.9", NOW)
-                    .await
-                    .expect("count"),
+                store.sign_in_failures("hmalik", "10.0.0.9", NOW).await.expect("count"),
                 (3, 3)
             );
             assert_eq!(
@@ -588,45 +457,24 @@ async fn accounts_sessions_failures_and_setup_links() {
                 (1, 1)
             );
             store.clear_sign_in_failures("hmalik").await.expect("clear");
-            assert_eq!(
-                store
-                    .sign_in_failures("hmalik", "x", NOW)
-                    .await
-                    .expect("count")
-                    .0,
-                0
-            );
+            assert_eq!(store.sign_in_failures("hmalik", "x", NOW).await.expect("count").0, 0);
 
             store
                 .create_setup_token(school, "setup", NOW, NOW + 3600)
                 .await
                 .expect("token");
             assert_eq!(
-                store
-                    .setup_token_school("setup", NOW + 1)
-                    .await
-                    .expect("lookup"),
+                store.setup_token_school("setup", NOW + 1).await.expect("lookup"),
                 Some(school)
             );
             assert_eq!(
-                store
-                    .setup_token_school("setup", NOW + 3600)
-                    .await
-                    .expect("lookup"),
+                store.setup_token_school("setup", NOW + 3600).await.expect("lookup"),
                 None,
                 "{label}: expired"
             );
+            assert!(store.consume_setup_token("setup", NOW + 2).await.expect("consume"));
             assert!(
-                store
-                    .consume_setup_token("setup", NOW + 2)
-                    .await
-                    .expect("consume")
-            );
-            assert!(
-                !store
-                    .consume_setup_token("setup", NOW + 3)
-                    .await
-                    .expect("consume"),
+                !store.consume_setup_token("setup", NOW + 3).await.expect("consume"),
                 "{label}: a setup link works once"
             );
         },

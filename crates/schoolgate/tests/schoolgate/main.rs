@@ -1,0 +1,553 @@
+//! End-to-end tests: a real `schoolgate serve` process on free ports, driven over HTTP
+//! with a real client, and by the CLI.
+
+mod browser;
+mod cli;
+
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+use testkit::server::{Server, ServerOptions};
+use totp_rs::{Algorithm, Secret, TOTP};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_schoolgate");
+
+/// A config that makes the lock-outs quick enough to test.
+pub const FAST: &str = r#"
+[console]
+idle_timeout = "3s"
+session_lifetime = "1h"
+
+[console.sign_in]
+max_failures = 10
+window = "5m"
+slow_after = 3
+slow_step = "10ms"
+"#;
+
+pub fn demo(config: Option<&str>) -> Server {
+    Server::start(
+        BIN,
+        ServerOptions {
+            demo: true,
+            config: config.map(str::to_owned),
+            ..ServerOptions::default()
+        },
+    )
+}
+
+/// A browser-like HTTP client: keeps cookies, does not follow redirects.
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Client {
+            http,
+            base: base.to_owned(),
+        }
+    }
+
+    async fn page(r: reqwest::Response) -> Page {
+        let status = r.status();
+        let location = r
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = r.text().await.expect("body");
+        Page { status, location, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        Self::page(self.http.get(format!("{}{path}", self.base)).send().await.expect("GET")).await
+    }
+
+    /// The CSRF token from a page's forms.
+    pub async fn csrf(&self, path: &str) -> String {
+        let page = self.get(path).await;
+        hidden(&page.body, "csrf").unwrap_or_else(|| panic!("no csrf field on {path}: {}", page.body))
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        Self::page(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .form(form)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    pub async fn post_with(&self, path: &str, form: &[(&str, &str)], header: (&str, &str)) -> Page {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(header.0, header.1)
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        Self::page(r).await
+    }
+
+    pub async fn sign_in(&self, username: &str, password: &str) -> Page {
+        let csrf = self.csrf("/sign-in").await;
+        self.post(
+            "/sign-in",
+            &[("csrf", &csrf), ("username", username), ("password", password)],
+        )
+        .await
+    }
+}
+
+/// The value of a hidden input or a `<code id=…>` on a page.
+pub fn hidden(body: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body.find(&marker)? + marker.len();
+    Some(body[start..].split('"').next()?.to_owned())
+}
+
+pub fn element_text(body: &str, id: &str) -> Option<String> {
+    let marker = format!("id=\"{id}\">");
+    let start = body.find(&marker)? + marker.len();
+    Some(body[start..].split('<').next()?.trim().to_owned())
+}
+
+pub fn totp_now(secret: &str) -> String {
+    let bytes = Secret::Encoded(secret.to_owned()).to_bytes().expect("base32 secret");
+    let totp = TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes, None, String::new()).expect("totp");
+    totp.generate_current().expect("clock")
+}
+
+#[tokio::test]
+async fn a_teacher_signs_in_and_sees_the_dashboard() {
+    let server = demo(None);
+    let c = Client::new(&server.url);
+    let r = c.sign_in("mbell", &server.demo_password("mbell")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/dashboard"),
+        "a teacher needs no second factor by default"
+    );
+    let d = c.get("/dashboard").await;
+    assert_eq!(d.status, StatusCode::OK);
+    assert!(d.body.contains("Demo Primary School"));
+    assert!(d.body.contains("<strong>Teacher</strong>"), "{}", d.body);
+    for group in ["EYFS", "KS1", "KS2", "Staff", "Visitors"] {
+        assert!(
+            d.body.contains(&format!("<th scope=\"row\">{group}</th>")),
+            "group {group} on the dashboard"
+        );
+    }
+    let people = c.get("/people?q=year").await;
+    assert_eq!(people.status, StatusCode::OK);
+    let all = c.get("/people").await;
+    assert!(
+        all.body.contains("75 people"),
+        "63 pupils, 10 staff, 2 governors: {}",
+        &all.body[..all.body.len().min(3000)]
+    );
+    let search = c.get("/people?q=marsh").await;
+    assert!(
+        search.body.contains("Helen Marsh") && search.body.contains("1 person"),
+        "{}",
+        search.body
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_without_saying_which_part_was_wrong() {
+    let server = demo(None);
+    let c = Client::new(&server.url);
+    let wrong = c.sign_in("mbell", "not-the-password").await;
+    let unknown = c.sign_in("nobody", "not-the-password").await;
+    for r in [&wrong, &unknown] {
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body.contains("The username or password is not right."));
+    }
+    assert_eq!(
+        c.get("/dashboard").await.status,
+        StatusCode::SEE_OTHER,
+        "still signed out"
+    );
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_or_from_another_site_are_refused() {
+    let server = demo(None);
+    let c = Client::new(&server.url);
+    let password = server.demo_password("mbell");
+    let token = c.csrf("/sign-in").await;
+    let no_token = c
+        .post("/sign-in", &[("username", "mbell"), ("password", &password)])
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    assert!(no_token.body.contains("That form could not be accepted"));
+    let wrong = c
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", "forged-forged-forged-forged-forged-1234"),
+                ("username", "mbell"),
+                ("password", &password),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let cross_site = c
+        .post_with(
+            "/sign-in",
+            &[("csrf", &token), ("username", "mbell"), ("password", &password)],
+            ("Origin", "http://evil.example"),
+        )
+        .await;
+    assert_eq!(cross_site.status, StatusCode::FORBIDDEN);
+    // A fresh client has no CSRF cookie at all: a token copied from elsewhere does not help.
+    let stranger = Client::new(&server.url);
+    let r = stranger
+        .post(
+            "/sign-in",
+            &[("csrf", &token), ("username", "mbell"), ("password", &password)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Signed in, the sign-out form is protected too.
+    assert_eq!(c.sign_in("mbell", &password).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(c.post("/sign-out", &[]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(c.get("/dashboard").await.status, StatusCode::OK, "still signed in");
+}
+
+#[tokio::test]
+async fn an_idle_session_locks_and_returns_to_the_page_after_signing_in() {
+    let server = demo(Some(FAST));
+    let c = Client::new(&server.url);
+    let password = server.demo_password("mbell");
+    c.sign_in("mbell", &password).await;
+    assert_eq!(c.get("/people?q=oak").await.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    let locked = c.get("/people?q=oak").await;
+    assert_eq!(locked.status, StatusCode::SEE_OTHER);
+    let to = locked.location.expect("redirect");
+    assert!(to.starts_with("/sign-in?reason=idle&next=%2Fpeople%3Fq%3Doak"), "{to}");
+    let notice = c.get(&to).await;
+    assert!(
+        notice
+            .body
+            .contains("You were signed out after 1 minute without activity"),
+        "{}",
+        notice.body
+    );
+    let next = hidden(&notice.body, "next").expect("next kept");
+    let csrf = hidden(&notice.body, "csrf").expect("csrf");
+    let back = c
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("username", "mbell"),
+                ("password", &password),
+                ("next", &next),
+            ],
+        )
+        .await;
+    assert_eq!(back.location.as_deref(), Some("/people?q=oak"), "back where they were");
+}
+
+#[tokio::test]
+async fn ten_failed_sign_ins_lock_the_account_even_against_the_right_password() {
+    let server = demo(Some(FAST));
+    let c = Client::new(&server.url);
+    for i in 0..10 {
+        let r = c.sign_in("mbell", &format!("wrong-{i}")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let r = c.sign_in("mbell", &server.demo_password("mbell")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "DFE-CS-04: the 11th guess in 5 minutes is refused"
+    );
+    assert!(r.body.contains("Too many failed attempts"));
+    // Another account is not affected.
+    assert_eq!(
+        c.sign_in("akowalczyk", &server.demo_password("akowalczyk"))
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+
+    let store = store::Store::open(&store::Database::Sqlite(server.data_dir().join("schoolgate.db")))
+        .await
+        .expect("open");
+    let school = store.schools().await.expect("schools")[0].id;
+    let entries = store.audit_entries(school, 0, 10_000).await.expect("audit");
+    let failed = entries
+        .iter()
+        .filter(|e| e.action == "sign_in.failed" && e.details.contains("mbell"))
+        .count();
+    assert_eq!(failed, 10, "every failed sign-in is audited");
+    assert!(
+        entries.iter().any(|e| e.action == "sign_in.locked"),
+        "the lock is audited"
+    );
+    assert!(
+        entries.iter().all(|e| !e.details.contains("wrong-")),
+        "attempted passwords never reach the log"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_headteacher_sets_up_security_codes_then_signs_in_with_a_recovery_code() {
+    let server = demo(None);
+    let c = Client::new(&server.url);
+    let password = server.demo_password("hmarsh");
+    let r = c.sign_in("hmarsh", &password).await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/sign-in/enrol"),
+        "DFE-CS-05: safeguarding roles need a second factor"
+    );
+    assert_eq!(
+        c.get("/dashboard").await.location.as_deref(),
+        Some("/sign-in/enrol"),
+        "no way round it"
+    );
+    let enrol = c.get("/sign-in/enrol").await;
+    let secret = element_text(&enrol.body, "totp-secret").expect("secret shown");
+    let csrf = hidden(&enrol.body, "csrf").expect("csrf");
+    let bad = c
+        .post(
+            "/sign-in/enrol",
+            &[("csrf", &csrf), ("secret", &secret), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let done = c
+        .post(
+            "/sign-in/enrol",
+            &[("csrf", &csrf), ("secret", &secret), ("code", &totp_now(&secret))],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let codes: Vec<String> = done
+        .body
+        .split("<li><code>")
+        .skip(1)
+        .filter_map(|s| s.split('<').next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(codes.len(), 10);
+    let d = c.get("/dashboard").await;
+    assert!(
+        d.body.contains("Headteacher") && d.body.contains("Recovery codes left: 10"),
+        "{}",
+        d.body
+    );
+
+    let csrf = c.csrf("/dashboard").await;
+    assert_eq!(
+        c.post("/sign-out", &[("csrf", &csrf)]).await.location.as_deref(),
+        Some("/sign-in?reason=bye")
+    );
+    assert_eq!(c.get("/dashboard").await.status, StatusCode::SEE_OTHER);
+
+    let r = c.sign_in("hmarsh", &password).await;
+    assert_eq!(r.location.as_deref(), Some("/sign-in/second-factor"));
+    let csrf = c.csrf("/sign-in/second-factor").await;
+    let wrong = c
+        .post("/sign-in/second-factor", &[("csrf", &csrf), ("code", "123456")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let ok = c
+        .post(
+            "/sign-in/second-factor",
+            &[("csrf", &csrf), ("code", &codes[0].to_uppercase())],
+        )
+        .await;
+    assert_eq!(ok.location.as_deref(), Some("/dashboard"), "{}", ok.body);
+    assert!(c.get("/dashboard").await.body.contains("Recovery codes left: 9"));
+
+    // A recovery code works once.
+    let c2 = Client::new(&server.url);
+    c2.sign_in("hmarsh", &password).await;
+    let csrf = c2.csrf("/sign-in/second-factor").await;
+    assert_eq!(
+        c2.post("/sign-in/second-factor", &[("csrf", &csrf), ("code", &codes[0])])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_reset_password_must_be_changed_at_first_sign_in_and_weak_ones_are_refused() {
+    let server = demo(None);
+    let out = std::process::Command::new(BIN)
+        .args(["accounts", "reset-password", "mbell", "--data"])
+        .arg(server.data_dir())
+        .output()
+        .expect("reset-password");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let one_time = text
+        .split(": ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("password printed")
+        .to_owned();
+
+    let c = Client::new(&server.url);
+    let r = c.sign_in("mbell", &one_time).await;
+    assert_eq!(r.location.as_deref(), Some("/sign-in/new-password"));
+    assert_eq!(
+        c.get("/people").await.location.as_deref(),
+        Some("/sign-in/new-password")
+    );
+    let csrf = c.csrf("/sign-in/new-password").await;
+    for (pw, confirm, why) in [
+        ("password123", "password123", "too easy to guess"),
+        ("short", "short", "at least 10 characters"),
+        ("Marcus-Bell-2026", "Marcus-Bell-2026", "marcus"),
+        ("Tadpole-Lantern-Quarry-47", "Tadpole-Lantern-Quarry-48", "different"),
+    ] {
+        let r = c
+            .post(
+                "/sign-in/new-password",
+                &[("csrf", &csrf), ("password", pw), ("confirm", confirm)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{pw}");
+        assert!(
+            r.body.to_lowercase().contains(why),
+            "{pw}: expected {why:?} in {}",
+            r.body
+        );
+    }
+    let r = c
+        .post(
+            "/sign-in/new-password",
+            &[
+                ("csrf", &csrf),
+                ("password", "Tadpole-Lantern-Quarry-47"),
+                ("confirm", "Tadpole-Lantern-Quarry-47"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/dashboard"));
+    assert_eq!(c.get("/people").await.status, StatusCode::OK);
+    let again = Client::new(&server.url);
+    assert_eq!(
+        again
+            .sign_in("mbell", "Tadpole-Lantern-Quarry-47")
+            .await
+            .location
+            .as_deref(),
+        Some("/dashboard")
+    );
+}
+
+#[tokio::test]
+async fn staff_without_the_permission_cannot_see_the_people_list() {
+    let server = demo(None);
+    let c = Client::new(&server.url);
+    // The safeguarding governor has no people permission (and needs a second factor first).
+    let r = c.sign_in("kasante", &server.demo_password("kasante")).await;
+    assert_eq!(r.location.as_deref(), Some("/sign-in/enrol"));
+    let enrol = c.get("/sign-in/enrol").await;
+    let secret = element_text(&enrol.body, "totp-secret").expect("secret");
+    let csrf = hidden(&enrol.body, "csrf").expect("csrf");
+    c.post(
+        "/sign-in/enrol",
+        &[("csrf", &csrf), ("secret", &secret), ("code", &totp_now(&secret))],
+    )
+    .await;
+    let d = c.get("/dashboard").await;
+    assert!(!d.body.contains("href=\"/people\""), "no People link for a governor");
+    assert_eq!(c.get("/people").await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn healthz_names_each_component() {
+    let server = demo(None);
+    let r = reqwest::get(format!("{}/healthz", server.url)).await.expect("healthz");
+    assert_eq!(r.status(), StatusCode::OK);
+    let json: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(json["status"], "ok");
+    for c in ["console", "store"] {
+        assert_eq!(json["components"][c]["up"], true, "{json}");
+    }
+}
+
+#[tokio::test]
+async fn without_demo_an_empty_school_gets_a_one_time_setup_link() {
+    let server = Server::start(BIN, ServerOptions::default());
+    let link = server.setup_link().expect("setup link printed");
+    let path = link.strip_prefix(&server.url).expect("link on the console").to_owned();
+    let c = Client::new(&server.url);
+    let page = c.get(&path).await;
+    assert!(page.body.contains("Set up schoolgate for Our School"), "{}", page.body);
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("given_name", "Alex"),
+        ("family_name", "Rivers"),
+        ("email", "a.rivers@school.example"),
+        ("role", "it_administrator"),
+        ("username", "arivers"),
+        ("password", "password1"),
+        ("confirm", "password1"),
+    ];
+    let weak = c.post(&path, &form).await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.body.contains("Alex"), "the form keeps what was typed");
+    form[6] = ("password", "Saffron-Harbour-Kettle-19");
+    form[7] = ("confirm", "Saffron-Harbour-Kettle-19");
+    let made = c.post(&path, &form).await;
+    assert_eq!(made.location.as_deref(), Some("/sign-in?reason=setup"), "{}", made.body);
+    assert_eq!(c.get(&path).await.status, StatusCode::NOT_FOUND, "the link works once");
+    let r = c.sign_in("arivers", "Saffron-Harbour-Kettle-19").await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/sign-in/enrol"),
+        "administrators need a second factor"
+    );
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_refuses_to_start_and_the_first_stops_cleanly() {
+    let first = demo(None);
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--console", "127.0.0.1:0", "--data"])
+        .arg(first.data_dir())
+        .output()
+        .expect("second serve");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another schoolgate is already running on the data directory"),
+        "{err}"
+    );
+
+    let (status, rest) = first.stop();
+    assert!(status.success(), "SIGTERM is a clean stop: {status:?} {rest:?}");
+    assert!(rest.iter().any(|l| l == "schoolgate stopped."), "{rest:?}");
+}
