@@ -481,3 +481,40 @@ async fn accounts_sessions_failures_and_setup_links() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_import_that_would_empty_the_school_is_refused_unless_allowed() {
+    each_database(
+        "an_import_that_would_empty_the_school_is_refused_unless_allowed",
+        |store, label| async move {
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
+            let rows: String = (0..20).map(|i| format!("P{i},Child{i},Family,3\n")).collect();
+            let full =
+                import::parse("full.csv", format!("ID,Forename,Surname,Year\n{rows}").as_bytes()).expect("parse");
+            store
+                .import_people(school, "full.csv", &full, &actor(), NOW, false)
+                .await
+                .expect("import");
+            let starters = import::parse(
+                "starters.csv",
+                "ID,Forename,Surname,Year\nP99,New,Starter,R\n".as_bytes(),
+            )
+            .expect("parse");
+            let refused = store
+                .import_people(school, "starters.csv", &starters, &actor(), NOW + 1, false)
+                .await;
+            let Err(StoreError::Conflict(why)) = refused else {
+                panic!("{label}: expected a refusal, got {refused:?}")
+            };
+            assert!(why.contains("20 of the 20 pupils"), "{why}");
+            let (_, total) = store.search_people(school, "", false, 100, 0).await.expect("search");
+            assert_eq!(total, 20, "{label}: nothing changed, not even the new starter");
+            let s = store
+                .import_people(school, "starters.csv", &starters, &actor(), NOW + 2, true)
+                .await
+                .expect("allowed");
+            assert_eq!((s.added, s.leavers), (1, 20), "{label}");
+        },
+    )
+    .await;
+}
