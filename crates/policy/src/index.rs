@@ -8,30 +8,39 @@
 //! a snapshot of 1.5 million list entries fits in about 20 bytes an entry.
 
 /// Fingerprints to values; built once, then read-only.
+///
+/// A slot is one `u64`: the fingerprint's high 32 bits as a tag, and the value. The slot
+/// number comes from the fingerprint's low bits, so a hit needs tag and slot to agree: 32
+/// plus log2(slots) bits of the fingerprint, which for a snapshot of millions of entries
+/// makes a false match rarer than one in a billion lookups, and keeps a hit to a single
+/// cache line.
 #[derive(Debug, Clone)]
 pub struct FingerprintIndex {
-    keys: Box<[u64]>,
-    values: Box<[u32]>,
+    slots: Box<[u64]>,
     mask: usize,
     filter: Box<[u64]>,
     filter_shift: u32,
     len: usize,
 }
 
-/// The fingerprint that marks an empty slot; a real fingerprint of this value is stored as 1.
-const EMPTY: u64 = 0;
+/// The tag of an empty slot; a fingerprint whose tag is this value is stored with tag 1.
+const EMPTY: u32 = 0;
 
 #[inline]
-fn key_of(fp: u64) -> u64 {
-    if fp == EMPTY { 1 } else { fp }
+fn tag_of(fp: u64) -> u32 {
+    match (fp >> 32) as u32 {
+        EMPTY => 1,
+        t => t,
+    }
 }
 
 impl FingerprintIndex {
     /// Builds an index. Where a fingerprint occurs more than once, `merge` combines the
     /// values (the first argument is the value already stored).
     pub fn build(mut entries: Vec<(u64, u32)>, mut merge: impl FnMut(u32, u32) -> u32) -> FingerprintIndex {
+        // Fingerprints that index the same way are the same key.
         for e in &mut entries {
-            e.0 = key_of(e.0);
+            e.0 = (u64::from(tag_of(e.0)) << 32) | (e.0 & 0xffff_ffff);
         }
         entries.sort_unstable_by_key(|e| e.0);
         let mut unique: Vec<(u64, u32)> = Vec::with_capacity(entries.len());
@@ -43,10 +52,9 @@ impl FingerprintIndex {
         }
         let len = unique.len();
         // At most 3/4 full, so that probe runs stay short.
-        let slots = (len * 4 / 3 + 1).next_power_of_two().max(8);
-        let mut keys = vec![EMPTY; slots].into_boxed_slice();
-        let mut values = vec![0u32; slots].into_boxed_slice();
-        let mask = slots - 1;
+        let n_slots = (len * 4 / 3 + 1).next_power_of_two().max(8);
+        let mut slots = vec![0u64; n_slots].into_boxed_slice();
+        let mask = n_slots - 1;
         // About 8 filter bits an entry: with two bits per key, one in about 25 misses gets
         // past the filter.
         let filter_words = (len / 8 + 1).next_power_of_two().max(1);
@@ -54,17 +62,15 @@ impl FingerprintIndex {
         let mut filter = vec![0u64; filter_words].into_boxed_slice();
         for (k, v) in unique {
             let mut i = (k as usize) & mask;
-            while keys[i] != EMPTY {
+            while (slots[i] >> 32) as u32 != EMPTY {
                 i = (i + 1) & mask;
             }
-            keys[i] = k;
-            values[i] = v;
+            slots[i] = (u64::from(tag_of(k)) << 32) | u64::from(v);
             let (w, bits) = filter_slot(k, filter_shift);
             filter[w] |= bits;
         }
         FingerprintIndex {
-            keys,
-            values,
+            slots,
             mask,
             filter,
             filter_shift,
@@ -77,25 +83,35 @@ impl FingerprintIndex {
         FingerprintIndex::build(Vec::new(), |a, _| a)
     }
 
+    /// Whether the filter lets `fp` through: false means it is certainly not in the index.
+    /// Lookups ask this of every suffix first, so that the loads overlap.
     #[inline]
-    pub fn get(&self, fp: u64) -> Option<u32> {
-        let k = key_of(fp);
-        let (w, bits) = filter_slot(k, self.filter_shift);
-        // The filter has at least one word, and `w` is below its length by construction.
-        if self.filter[w] & bits != bits {
-            return None;
-        }
-        let mut i = (k as usize) & self.mask;
+    pub fn may_contain(&self, fp: u64) -> bool {
+        let (w, bits) = filter_slot(fp, self.filter_shift);
+        self.filter[w] & bits == bits
+    }
+
+    /// Looks `fp` up in the table itself, without asking the filter.
+    #[inline]
+    pub fn probe(&self, fp: u64) -> Option<u32> {
+        let tag = tag_of(fp);
+        let mut i = (fp as usize) & self.mask;
         loop {
-            let here = self.keys[i];
-            if here == k {
-                return Some(self.values[i]);
+            let slot = self.slots[i];
+            let here = (slot >> 32) as u32;
+            if here == tag {
+                return Some(slot as u32);
             }
             if here == EMPTY {
                 return None;
             }
             i = (i + 1) & self.mask;
         }
+    }
+
+    #[inline]
+    pub fn get(&self, fp: u64) -> Option<u32> {
+        if self.may_contain(fp) { self.probe(fp) } else { None }
     }
 
     pub fn len(&self) -> usize {
@@ -108,16 +124,17 @@ impl FingerprintIndex {
 
     /// Bytes the index holds on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.keys.len() * 8 + self.values.len() * 4 + self.filter.len() * 8
+        self.slots.len() * 8 + self.filter.len() * 8
     }
 }
 
-/// The filter word and the two bits a key sets in it. The word comes from the key's high
-/// bits and the slot from its low bits, so the two do not correlate.
+/// The filter word and the two bits a fingerprint sets in it: the word from the high bits,
+/// the bits from bits 20 to 31, which neither the word nor (for tables of up to a million
+/// slots) the slot number uses.
 #[inline]
-fn filter_slot(k: u64, shift: u32) -> (usize, u64) {
-    let w = if shift >= 64 { 0 } else { (k >> shift) as usize };
-    let bits = (1u64 << (k & 63)) | (1u64 << ((k >> 6) & 63));
+fn filter_slot(fp: u64, shift: u32) -> (usize, u64) {
+    let w = if shift >= 64 { 0 } else { (fp >> shift) as usize };
+    let bits = (1u64 << ((fp >> 20) & 63)) | (1u64 << ((fp >> 26) & 63));
     (w, bits)
 }
 
@@ -143,8 +160,9 @@ mod tests {
 
     #[test]
     fn duplicates_are_merged_and_zero_is_a_valid_key() {
-        let idx = FingerprintIndex::build(vec![(5, 1), (5, 2), (0, 9)], |a, b| a | b);
-        assert_eq!(idx.get(5), Some(3));
+        let five = 5 << 40 | 5;
+        let idx = FingerprintIndex::build(vec![(five, 1), (five, 2), (0, 9)], |a, b| a | b);
+        assert_eq!(idx.get(five), Some(3));
         assert_eq!(idx.get(0), Some(9));
         assert_eq!(idx.len(), 2);
         assert_eq!(FingerprintIndex::empty().get(5), None);

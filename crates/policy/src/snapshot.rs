@@ -288,6 +288,8 @@ pub struct SnapshotBuilder {
     illegal_urls: Vec<(UrlEntry, u32)>,
     groups: Vec<(String, CheckedPolicy)>,
     fail_closed: bool,
+    /// The fewest labels of any domain entry: shorter suffixes need no probe.
+    min_labels: Option<usize>,
 }
 
 impl SnapshotBuilder {
@@ -303,6 +305,7 @@ impl SnapshotBuilder {
             illegal_urls: Vec::new(),
             groups: Vec::new(),
             fail_closed: false,
+            min_labels: None,
         }
     }
 
@@ -321,6 +324,9 @@ impl SnapshotBuilder {
                 .extend(parsed.urls.iter().map(|u| (u.clone(), u32::from(id))));
         } else {
             let cat = info.category;
+            if let Some(fewest) = parsed.domains.iter().map(Domain::labels).min() {
+                self.min_labels = Some(self.min_labels.map_or(fewest, |m| m.min(fewest)));
+            }
             self.domains.extend(
                 parsed
                     .domains
@@ -391,6 +397,7 @@ impl SnapshotBuilder {
         }
         let domain_count = domains.len();
         drop(domains);
+        let min_labels = self.min_labels.unwrap_or(1);
         let domain_index = FingerprintIndex::build(keys, |a, _| a);
 
         let url_entries: Vec<(UrlEntry, u32)> = self
@@ -438,6 +445,7 @@ impl SnapshotBuilder {
 
         let mut s = Snapshot {
             seed,
+            min_labels,
             lists: self.lists,
             domain_index,
             payloads,
@@ -471,6 +479,7 @@ impl SnapshotBuilder {
 #[derive(Debug)]
 pub struct Snapshot {
     seed: u64,
+    min_labels: usize,
     lists: Vec<ListInfo>,
     domain_index: FingerprintIndex,
     payloads: Vec<Payload>,
@@ -651,7 +660,21 @@ impl Snapshot {
         {
             return Some(v);
         }
-        fps.iter().rev().find_map(|&fp| self.domain_index.get(fp))
+        // Ask the filter about every suffix first: the loads do not depend on each other,
+        // so they overlap instead of waiting in turn. Then probe the table for the
+        // suffixes that passed, longest first. Suffixes shorter than any entry are skipped.
+        let mut candidates = 0u64;
+        for (i, &fp) in fps.iter().enumerate().skip(self.min_labels.saturating_sub(1)) {
+            candidates |= u64::from(self.domain_index.may_contain(fp)) << i;
+        }
+        while candidates != 0 {
+            let i = 63 - candidates.leading_zeros() as usize;
+            if let Some(v) = self.domain_index.probe(fps[i]) {
+                return Some(v);
+            }
+            candidates &= !(1u64 << i);
+        }
+        None
     }
 
     /// An allow, turned into a safe-search answer when the group enforces it and the host
