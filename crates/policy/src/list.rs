@@ -140,6 +140,50 @@ impl ParsedList {
     pub fn entries(&self) -> usize {
         self.domains.len() + self.urls.len()
     }
+
+    /// The entries as stored: one a line, domains then URLs (a URL has a `/`, a domain
+    /// never does), sorted and without duplicates.
+    pub fn to_normalised(&self) -> Vec<u8> {
+        let mut domains: Vec<&str> = self.domains.iter().map(Domain::as_str).collect();
+        domains.sort_unstable();
+        domains.dedup();
+        let mut urls: Vec<String> = self.urls.iter().map(UrlEntry::to_string).collect();
+        urls.sort_unstable();
+        urls.dedup();
+        let mut out = Vec::with_capacity(
+            domains.iter().map(|d| d.len() + 1).sum::<usize>() + urls.iter().map(|u| u.len() + 1).sum::<usize>(),
+        );
+        for line in domains.into_iter().chain(urls.iter().map(String::as_str)) {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+
+    /// Reads entries written by [`ParsedList::to_normalised`].
+    pub fn from_normalised(origin: &str, bytes: &[u8]) -> ParsedList {
+        let mut out = ParsedList::default();
+        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let text = String::from_utf8_lossy(line);
+            let format = if line.contains(&b'/') {
+                ListFormat::Urls
+            } else {
+                ListFormat::Domains
+            };
+            if let Err(reason) = parse_line(&text, format, &mut out) {
+                out.errors.push(ListError {
+                    origin: origin.into(),
+                    line: i as u64 + 1,
+                    text: text.into_owned(),
+                    reason,
+                });
+            }
+        }
+        out
+    }
 }
 
 /// Reads a whole list. `origin` (usually the file's path) names it in errors.
@@ -346,6 +390,19 @@ mod tests {
         );
         assert_eq!(p.errors.len(), 1);
         assert_eq!(p.errors[0].line, 5);
+    }
+
+    #[test]
+    fn the_stored_form_round_trips() {
+        let p = parse(ListFormat::Domains, "b.example\na.example\nb.example\n");
+        let mut p2 = parse(ListFormat::Urls, "c.example/x\n");
+        p2.domains = p.domains.clone();
+        let stored = p2.to_normalised();
+        assert_eq!(stored, b"a.example\nb.example\nc.example/x\n");
+        let back = ParsedList::from_normalised("db", &stored);
+        assert_eq!(back.domains.len(), 2);
+        assert_eq!(back.urls.len(), 1);
+        assert!(back.errors.is_empty());
     }
 
     #[test]

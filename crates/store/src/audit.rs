@@ -166,7 +166,7 @@ pub(crate) async fn append_on(
     Ok(e)
 }
 
-fn entry_from_row(r: &AnyRow) -> Result<AuditEntry> {
+pub(crate) fn entry_from_row(r: &AnyRow) -> Result<AuditEntry> {
     Ok(AuditEntry {
         school: r.try_get("school_id")?,
         seq: r.try_get("seq")?,

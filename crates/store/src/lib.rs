@@ -19,6 +19,7 @@
 
 mod accounts;
 mod audit;
+mod filtering;
 mod people;
 mod schools;
 
@@ -32,6 +33,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
 pub use accounts::{Account, NewAccount, SessionRecord, SessionStage};
 pub use audit::Actor;
+pub use filtering::{ListRecord, NewList, PolicyRecord, sha256_hex};
 pub use people::{GroupSummary, ImportSummary, NewPerson, PersonRecord};
 pub use schools::School;
 
@@ -123,6 +125,35 @@ pub struct Store {
 impl Store {
     /// Opens (and for SQLite creates) the database and brings its schema up to date.
     pub async fn open(database: &Database) -> Result<Store> {
+        let store = Store::connect(database).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database and applies migrations up to `version` only: what an older
+    /// schoolgate would have left behind. For upgrade tests.
+    #[doc(hidden)]
+    pub async fn open_at_version(database: &Database, version: i64) -> Result<Store> {
+        let store = Store::connect(database).await?;
+        let all = match store.backend {
+            Backend::Sqlite => &MIGRATIONS_SQLITE,
+            Backend::Postgres => &MIGRATIONS_POSTGRES,
+        };
+        let older = Migrator {
+            migrations: std::borrow::Cow::Owned(
+                all.migrations
+                    .iter()
+                    .filter(|m| m.version <= version)
+                    .cloned()
+                    .collect(),
+            ),
+            ..Migrator::DEFAULT
+        };
+        older.run(&store.pool).await?;
+        Ok(store)
+    }
+
+    async fn connect(database: &Database) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let open_err = |source| StoreError::Open {
             what: database.display(),
@@ -160,9 +191,7 @@ impl Store {
             }
         }
         .map_err(open_err)?;
-        let store = Store { pool, backend };
-        store.migrate().await?;
-        Ok(store)
+        Ok(Store { pool, backend })
     }
 
     /// Applies every migration this version has that the database lacks.

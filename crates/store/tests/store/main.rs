@@ -4,7 +4,7 @@ use register::audit::BreakReason;
 use register::import;
 use register::people::{PersonKind, PersonStatus, SchoolId, YearGroup};
 use register::roles::Role;
-use store::{Actor, Database, NewAccount, NewPerson, SessionStage, Store, StoreError};
+use store::{Actor, Database, NewAccount, NewList, NewPerson, SessionStage, Store, StoreError};
 
 const NOW: i64 = 1_790_000_000;
 
@@ -51,7 +51,7 @@ async fn migrations_build_the_schema_on_an_empty_database() {
     each_database(
         "migrations_build_the_schema_on_an_empty_database",
         |store, label| async move {
-            assert_eq!(store.schema_versions().await.expect("versions"), vec![1], "{label}");
+            assert_eq!(store.schema_versions().await.expect("versions"), vec![1, 2], "{label}");
             if label == "sqlite" {
                 assert_eq!(
                     store.sqlite_pragma("journal_mode").await.expect("pragma").as_deref(),
@@ -95,6 +95,33 @@ async fn migrations_on_an_existing_database_keep_its_records() {
         );
         assert_eq!(again.verify_audit(school).await.expect("verify"), Ok(1));
         again.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_database_left_by_an_older_version_is_upgraded_with_its_records() {
+    for db in testkit::databases("a_database_left_by_an_older_version_is_upgraded_with_its_records").await {
+        let database = Database::parse(&db.url);
+        let old = Store::open_at_version(&database, 1).await.expect("version 1");
+        assert_eq!(old.schema_versions().await.expect("versions"), vec![1], "{}", db.label);
+        let school = old.create_school("Demo Primary School", NOW).await.expect("school");
+        let ada = old
+            .insert_person(school, &pupil("P1", "Ada", "Okafor", 3), &actor(), NOW)
+            .await
+            .expect("person");
+        old.close().await;
+
+        let new = Store::open(&database).await.expect("upgrade");
+        assert_eq!(
+            new.schema_versions().await.expect("versions"),
+            vec![1, 2],
+            "{}",
+            db.label
+        );
+        assert_eq!(new.person(school, ada).await.expect("kept").family_name, "Okafor");
+        assert_eq!(new.verify_audit(school).await.expect("verify"), Ok(1));
+        assert!(new.lists(school).await.expect("the new table is there").is_empty());
+        new.close().await;
     }
 }
 
@@ -514,6 +541,113 @@ async fn an_import_that_would_empty_the_school_is_refused_unless_allowed() {
                 .await
                 .expect("allowed");
             assert_eq!((s.added, s.leavers), (1, 20), "{label}");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lists_are_replaced_whole_and_illegal_lists_cannot_be_removed_or_downgraded() {
+    each_database(
+        "lists_are_replaced_whole_and_illegal_lists_cannot_be_removed_or_downgraded",
+        |store, label| async move {
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
+            let list = |name: &str, illegal: bool, content: &str| NewList {
+                name: name.into(),
+                source: "test".into(),
+                category: if illegal {
+                    "illegal_content".into()
+                } else {
+                    "games".into()
+                },
+                illegal,
+                domains: content.lines().count() as i64,
+                urls: 0,
+                skipped: 0,
+                rejected: 0,
+                content: content.as_bytes().to_vec(),
+            };
+            store
+                .replace_list(school, &list("ut1/games", false, "a.example\n"), &actor(), NOW)
+                .await
+                .expect("first");
+            let second = store
+                .replace_list(
+                    school,
+                    &list("ut1/games", false, "a.example\nb.example\n"),
+                    &actor(),
+                    NOW + 1,
+                )
+                .await
+                .expect("second");
+            let all = store.lists(school).await.expect("lists");
+            assert_eq!(all.len(), 1, "{label}: replaced, not added");
+            assert_eq!((all[0].domains, all[0].loaded_at), (2, NOW + 1));
+            assert_eq!(
+                store.list_content(school, second.id).await.expect("content"),
+                b"a.example\nb.example\n"
+            );
+            assert_eq!(all[0].sha256, store::sha256_hex(b"a.example\nb.example\n"));
+
+            store
+                .replace_list(school, &list("iwf/urls", true, "bad.example\n"), &actor(), NOW)
+                .await
+                .expect("illegal");
+            let refused = store.remove_list(school, "iwf/urls", &actor(), NOW).await;
+            assert!(matches!(refused, Err(StoreError::Conflict(_))), "{label}: {refused:?}");
+            let downgraded = store
+                .replace_list(school, &list("iwf/urls", false, ""), &actor(), NOW)
+                .await;
+            assert!(matches!(downgraded, Err(StoreError::Conflict(_))), "{label}");
+            store
+                .remove_list(school, "ut1/games", &actor(), NOW)
+                .await
+                .expect("ordinary lists can go");
+            let actions: Vec<String> = store
+                .audit_entries(school, 0, 100)
+                .await
+                .expect("audit")
+                .into_iter()
+                .map(|e| e.action)
+                .collect();
+            assert!(actions.contains(&"list.remove.refused".to_owned()), "{actions:?}");
+            assert_eq!(store.lists(school).await.expect("lists").len(), 1);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn policy_changes_keep_before_and_after_in_the_audit_log() {
+    each_database(
+        "policy_changes_keep_before_and_after_in_the_audit_log",
+        |store, label| async move {
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
+            store
+                .set_policy(school, "KS2", "block = [\"games\"]\n", &actor(), NOW)
+                .await
+                .expect("set");
+            store
+                .set_policy(school, "KS2", "block = [\"games\"]\n", &actor(), NOW + 1)
+                .await
+                .expect("unchanged");
+            store
+                .set_policy(school, "KS2", "block = []\n", &actor(), NOW + 2)
+                .await
+                .expect("change");
+            let p = store.policies(school).await.expect("policies");
+            assert_eq!(
+                (p[0].group.as_str(), p[0].toml.as_str(), p[0].updated_at),
+                ("KS2", "block = []\n", NOW + 2),
+                "{label}"
+            );
+            let log = store.audit_for_target(school, "policy:KS2", 10).await.expect("log");
+            assert_eq!(log.len(), 2, "{label}: an unchanged save is not a change");
+            assert!(
+                log[0].details.contains("\"before\":\"block = [\\\"games\\\"]\\n\""),
+                "{}",
+                log[0].details
+            );
         },
     )
     .await;
