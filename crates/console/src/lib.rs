@@ -11,13 +11,16 @@
 //!
 //! ```no_run
 //! # async fn f(store: store::Store, school: register::people::SchoolId) -> std::io::Result<()> {
-//! let state = console::AppState::new(store, school, console::Config::default(), console::HealthBoard::new());
+//! let engine = std::sync::Arc::new(policy::Engine::new(policy::SnapshotBuilder::new(1).build()));
+//! let filter = console::Filter { engine, seed: 1 };
+//! let state = console::AppState::new(store, school, console::Config::default(), console::HealthBoard::new(), filter);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! console::serve(listener, state, std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
 
 mod error;
+mod filtering;
 mod health;
 mod pages;
 mod sign_in;
@@ -104,6 +107,7 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     store: Store,
+    filter: Filter,
     /// The school this console serves first: where sign-in failures for unknown usernames
     /// are audited, and whose name the sign-in page shows.
     school: SchoolId,
@@ -111,11 +115,20 @@ struct Inner {
     health: HealthBoard,
 }
 
+/// The filter engine the console reads and reloads after a policy change.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub engine: Arc<policy::Engine>,
+    /// The fingerprint seed every snapshot of this process is built with.
+    pub seed: u64,
+}
+
 impl AppState {
-    pub fn new(store: Store, school: SchoolId, config: Config, health: HealthBoard) -> AppState {
+    pub fn new(store: Store, school: SchoolId, config: Config, health: HealthBoard, filter: Filter) -> AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,
+                filter,
                 school,
                 config,
                 health,
@@ -152,6 +165,13 @@ pub fn router(state: AppState) -> Router {
         .route("/setup/{token}", get(sign_in::setup_page).post(sign_in::setup))
         .route("/dashboard", get(pages::dashboard))
         .route("/people", get(pages::people))
+        .route("/filtering", get(filtering::overview))
+        .route("/filtering/test", get(filtering::test_site))
+        .route("/filtering/lists", get(filtering::lists))
+        .route(
+            "/filtering/groups/{group}",
+            get(filtering::group_page).post(filtering::save_group),
+        )
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::csrf))
         .layer(axum::middleware::from_fn(web::security_headers))

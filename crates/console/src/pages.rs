@@ -32,11 +32,12 @@ pub(crate) async fn stylesheet() -> Response {
         .into_response()
 }
 
-async fn nav(state: &AppState, user: &CurrentUser) -> Result<Nav, ConsoleError> {
+pub(crate) async fn nav(state: &AppState, user: &CurrentUser) -> Result<Nav, ConsoleError> {
     Ok(Nav {
         name: user.account.full_name(),
         school: state.store().school(user.account.school).await?.name,
         people: user.authority.can(Permission::ViewPeople),
+        filtering: crate::filtering::can_view(&user.authority),
     })
 }
 

@@ -15,6 +15,7 @@ pub(crate) struct Nav {
     pub name: String,
     pub school: String,
     pub people: bool,
+    pub filtering: bool,
 }
 
 #[derive(Template)]
@@ -156,4 +157,97 @@ pub(crate) struct PersonRow {
     pub roles: String,
     pub username: String,
     pub leaver: bool,
+}
+
+#[derive(Template)]
+#[template(path = "filtering.html")]
+pub(crate) struct FilteringPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub groups: Vec<GroupSummaryRow>,
+    pub lists: usize,
+    pub entries: usize,
+    pub illegal_lists: usize,
+    pub test: Option<TestResult>,
+    pub test_target: String,
+    pub test_group: String,
+    pub group_names: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GroupSummaryRow {
+    pub name: String,
+    pub blocks: String,
+    pub safe_search: bool,
+    pub walled_garden: bool,
+    pub updated: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TestResult {
+    pub target: String,
+    pub group: String,
+    pub verdict: &'static str,
+    pub blocked: bool,
+    pub category: String,
+    pub rule: String,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "filtering_lists.html")]
+pub(crate) struct ListsPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub lists: Vec<ListRow>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ListRow {
+    pub name: String,
+    pub category: String,
+    pub domains: i64,
+    pub urls: i64,
+    pub loaded: String,
+    pub loaded_by: String,
+    pub illegal: bool,
+}
+
+#[derive(Template)]
+#[template(path = "filtering_group.html")]
+pub(crate) struct GroupPolicyPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub group: String,
+    pub can_edit: bool,
+    pub categories: Vec<CategoryRow>,
+    pub allow: String,
+    pub deny: String,
+    pub time_rules: String,
+    pub safe_search: bool,
+    pub youtube_moderate: bool,
+    pub walled_garden: bool,
+    pub errors: Vec<String>,
+    pub saved: bool,
+    pub changes: Vec<ChangeRow>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CategoryRow {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub about: &'static str,
+    pub blocked: bool,
+    pub allowed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ChangeRow {
+    pub when: String,
+    pub who: String,
+    pub what: String,
+    pub reason: String,
 }

@@ -54,6 +54,72 @@ pub enum TimeEffect {
     Allow,
 }
 
+impl TimeRule {
+    /// Reads the one-line form the console uses: `block games,chat mon-fri 08:45-15:30`
+    /// (days as a range `mon-fri` or a list `mon,wed,fri`).
+    pub fn parse_line(line: &str) -> Result<TimeRule, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [effect, cats, days, times] = words.as_slice() else {
+            return Err(format!("{line:?}: write a rule as `block games mon-fri 08:45-15:30`"));
+        };
+        let effect = match *effect {
+            "block" => TimeEffect::Block,
+            "allow" => TimeEffect::Allow,
+            other => return Err(format!("{other:?} should be block or allow")),
+        };
+        let days: Vec<String> = match days.split_once('-') {
+            Some((a, b)) => {
+                let (Some(i), Some(j)) = (
+                    WEEKDAYS.iter().position(|d| *d == a),
+                    WEEKDAYS.iter().position(|d| *d == b),
+                ) else {
+                    return Err(format!("{days:?}: days are mon, tue, wed, thu, fri, sat, sun"));
+                };
+                if i > j {
+                    return Err(format!("{days:?}: the first day comes after the last"));
+                }
+                WEEKDAYS[i..=j].iter().map(|d| d.to_string()).collect()
+            }
+            None => days.split(',').map(str::to_owned).collect(),
+        };
+        let Some((from, to)) = times.split_once('-') else {
+            return Err(format!("{times:?}: write times as 08:45-15:30"));
+        };
+        Ok(TimeRule {
+            effect,
+            categories: cats.split(',').map(str::to_owned).collect(),
+            days,
+            from: from.into(),
+            to: to.into(),
+        })
+    }
+
+    /// The one-line form.
+    pub fn to_line(&self) -> String {
+        let effect = match self.effect {
+            TimeEffect::Block => "block",
+            TimeEffect::Allow => "allow",
+        };
+        let idx: Vec<usize> = self
+            .days
+            .iter()
+            .filter_map(|d| WEEKDAYS.iter().position(|w| w == d))
+            .collect();
+        let contiguous = idx.len() > 2 && idx.windows(2).all(|w| w[1] == w[0] + 1);
+        let days = if contiguous {
+            format!("{}-{}", WEEKDAYS[idx[0]], WEEKDAYS[idx[idx.len() - 1]])
+        } else {
+            self.days.join(",")
+        };
+        format!(
+            "{effect} {} {days} {}-{}",
+            self.categories.join(","),
+            self.from,
+            self.to
+        )
+    }
+}
+
 /// A group's policy, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -467,6 +533,23 @@ mod tests {
             GroupPolicy::from_toml("KS2", "blok = []").is_err(),
             "unknown keys are errors"
         );
+    }
+
+    #[test]
+    fn time_rules_read_and_write_their_one_line_form() {
+        let r = TimeRule::parse_line("block games,chat mon-fri 08:45-15:30").expect("valid");
+        assert_eq!(r.days, ["mon", "tue", "wed", "thu", "fri"]);
+        assert_eq!(r.to_line(), "block games,chat mon-fri 08:45-15:30");
+        let r = TimeRule::parse_line("allow games mon,wed 12:00-13:00").expect("valid");
+        assert_eq!(r.to_line(), "allow games mon,wed 12:00-13:00");
+        for bad in [
+            "block games",
+            "maybe games mon 08:00-09:00",
+            "block games fri-mon 08:00-09:00",
+            "block games mon 0800",
+        ] {
+            assert!(TimeRule::parse_line(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

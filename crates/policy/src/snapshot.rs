@@ -286,6 +286,7 @@ pub struct SnapshotBuilder {
     urls: Vec<(UrlEntry, Category, u16)>,
     illegal_domains: Vec<(u64, u32)>,
     illegal_urls: Vec<(UrlEntry, u32)>,
+    illegal_entries: Vec<ListEntry>,
     groups: Vec<(String, CheckedPolicy)>,
     fail_closed: bool,
     /// The fewest labels of any domain entry: shorter suffixes need no probe.
@@ -303,6 +304,7 @@ impl SnapshotBuilder {
             urls: Vec::new(),
             illegal_domains: Vec::new(),
             illegal_urls: Vec::new(),
+            illegal_entries: Vec::new(),
             groups: Vec::new(),
             fail_closed: false,
             min_labels: None,
@@ -322,6 +324,10 @@ impl SnapshotBuilder {
             );
             self.illegal_urls
                 .extend(parsed.urls.iter().map(|u| (u.clone(), u32::from(id))));
+            self.illegal_entries
+                .extend(parsed.domains.iter().cloned().map(ListEntry::Domain));
+            self.illegal_entries
+                .extend(parsed.urls.iter().cloned().map(ListEntry::Url));
         } else {
             let cat = info.category;
             if let Some(fewest) = parsed.domains.iter().map(Domain::labels).min() {
@@ -446,6 +452,7 @@ impl SnapshotBuilder {
         let mut s = Snapshot {
             seed,
             min_labels,
+            illegal_entries: self.illegal_entries,
             lists: self.lists,
             domain_index,
             payloads,
@@ -480,6 +487,8 @@ impl SnapshotBuilder {
 pub struct Snapshot {
     seed: u64,
     min_labels: usize,
+    /// Kept to refuse allow entries that would cover illegal content (UKSIC-F-IL-03).
+    illegal_entries: Vec<ListEntry>,
     lists: Vec<ListInfo>,
     domain_index: FingerprintIndex,
     payloads: Vec<Payload>,
@@ -524,6 +533,28 @@ impl Snapshot {
 
     pub fn stats(&self) -> SnapshotStats {
         self.stats
+    }
+
+    /// The allow entries that would cover something on an illegal-content list: such an
+    /// entry is refused when a policy is saved (UKSIC-F-IL-03), even though the engine would
+    /// block the illegal content anyway. The entries are returned as written.
+    pub fn illegal_conflicts(&self, allow: &[ListEntry]) -> Vec<String> {
+        let overlaps = |a: &ListEntry, i: &ListEntry| match (a, i) {
+            (ListEntry::Domain(d), ListEntry::Domain(bad)) => d.is_within(bad) || bad.is_within(d),
+            (ListEntry::Domain(d), ListEntry::Url(bad)) => bad.host.is_within(d),
+            (ListEntry::Url(u), ListEntry::Domain(bad)) => u.host.is_within(bad),
+            (ListEntry::Url(u), ListEntry::Url(bad)) => {
+                u.host == bad.host && (bad.path.starts_with(&u.path) || u.path.starts_with(&bad.path))
+            }
+        };
+        allow
+            .iter()
+            .filter(|a| self.illegal_entries.iter().any(|i| overlaps(a, i)))
+            .map(|a| match a {
+                ListEntry::Domain(d) => d.to_string(),
+                ListEntry::Url(u) => u.to_string(),
+            })
+            .collect()
     }
 
     /// Decides one request. Allocates nothing and takes no lock.

@@ -24,6 +24,23 @@ pub struct FileConfig {
     pub console: ConsoleConfig,
     pub dns: ListenConfig,
     pub proxy: ListenConfig,
+    pub filter: FilterConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    /// How often a running server checks the store for changed lists and policies.
+    #[serde(deserialize_with = "duration")]
+    pub reload_check: Duration,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig {
+            reload_check: Duration::from_secs(20),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -78,6 +95,7 @@ impl Default for FileConfig {
             proxy: ListenConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
             },
+            filter: FilterConfig::default(),
         }
     }
 }

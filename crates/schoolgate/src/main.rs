@@ -4,6 +4,7 @@
 
 mod config;
 mod demo;
+mod filtering;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,84 @@ enum Command {
     /// Sign-in accounts.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Category lists for the filter.
+    #[command(subcommand)]
+    Lists(ListsCommand),
+    /// Each group's filtering policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Show what the filter decides for a site, and why.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ListsCommand {
+    /// Import lists: a UT1-style folder (CATEGORY/domains, CATEGORY/urls), a folder of such
+    /// sources, or one file (domains, hosts or adblock format). Re-importing replaces a list.
+    Import {
+        path: PathBuf,
+        /// The schoolgate category (or a source category name from the table) for the lists.
+        #[arg(long)]
+        category: Option<String>,
+        /// Format of a single file [default: guessed from its contents]
+        #[arg(long, value_parser = ["ut1", "domains", "hosts", "adblock", "urls"])]
+        format: Option<String>,
+        /// The source's name, for list names (`SOURCE/CATEGORY`) [default: the parent folder]
+        #[arg(long)]
+        source: Option<String>,
+        /// The list's name [default: SOURCE/CATEGORY]
+        #[arg(long)]
+        name: Option<String>,
+        /// An illegal-content list (IWF, CTIRU) from the school's provider: blocks for
+        /// everyone and can never be removed or overridden.
+        #[arg(long)]
+        illegal: bool,
+        /// The filter manager making the change.
+        #[arg(long = "as", value_name = "USERNAME")]
+        actor: Option<String>,
+    },
+    /// The lists, with their source, category, size and when they were loaded.
+    Show,
+    /// Remove an ordinary list (illegal-content lists cannot be removed).
+    Remove {
+        name: String,
+        #[arg(long = "as", value_name = "USERNAME")]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Print the policies (or one group's) as TOML.
+    Show { group: Option<String> },
+    /// Replace a group's policy with the TOML in FILE.
+    Set {
+        group: String,
+        file: PathBuf,
+        #[arg(long = "as", value_name = "USERNAME")]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ExplainArgs {
+    /// The group whose policy applies [default: unidentified]
+    #[arg(long, conflicts_with = "user")]
+    group: Option<String>,
+    /// The person (by username) whose group's policy applies.
+    #[arg(long)]
+    user: Option<String>,
+    /// When: `2026-11-24 10:30` (school time) or RFC 3339 [default: now]
+    #[arg(long)]
+    at: Option<String>,
+    /// One JSON object a line: target, verdict, category, rule, reason.
+    #[arg(long)]
+    json: bool,
+    /// Read targets from a file, one a line.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Domains or URLs.
+    targets: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,6 +217,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => import_people(&config, &file, actor, allow_many_leavers).await,
         Command::Audit(AuditCommand::Verify) => verify_audit(&config).await,
         Command::Accounts(AccountsCommand::ResetPassword { username }) => reset_password(&config, &username).await,
+        Command::Lists(ListsCommand::Import {
+            path,
+            category,
+            format,
+            source,
+            name,
+            illegal,
+            actor,
+        }) => {
+            let format = format.map(|f| f.parse()).transpose().map_err(anyhow::Error::msg)?;
+            let opts = filtering::ImportOptions {
+                category,
+                format,
+                source,
+                name,
+                illegal,
+                actor,
+            };
+            filtering::import(&config, &path, opts).await
+        }
+        Command::Lists(ListsCommand::Show) => filtering::show_lists(&config).await,
+        Command::Lists(ListsCommand::Remove { name, actor }) => {
+            filtering::remove_list(&config, &name, actor.as_deref()).await
+        }
+        Command::Policy(PolicyCommand::Show { group }) => filtering::show_policy(&config, group.as_deref()).await,
+        Command::Policy(PolicyCommand::Set { group, file, actor }) => {
+            filtering::set_policy(&config, &group, &file, actor.as_deref()).await
+        }
+        Command::Explain(a) => {
+            let opts = filtering::ExplainOptions {
+                group: a.group,
+                user: a.user,
+                at: a.at,
+                json: a.json,
+                file: a.file,
+                targets: a.targets,
+            };
+            filtering::explain(&config, opts).await
+        }
     }
 }
 

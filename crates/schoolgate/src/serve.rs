@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use console::HealthBoard;
@@ -44,6 +45,26 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
     let (school, welcome) = prepare_school(&store, &config, &args, &console_config.public_url).await?;
     let school_name = store.school(school).await?.name;
 
+    let health = HealthBoard::new();
+    health.report("console", true, format!("listening on {console_addr}"));
+    health.report("store", true, db.display());
+    let seed: u64 = rand::random();
+    let engine = Arc::new(start_engine(&store, school, seed, &health).await?);
+    let filter_state = health
+        .snapshot()
+        .get("filter")
+        .map(|c| c.detail.clone())
+        .unwrap_or_default();
+    let watcher = tokio::spawn(watch_filter(
+        store.clone(),
+        school,
+        seed,
+        engine.clone(),
+        health.clone(),
+        config.filter.reload_check,
+    ));
+    let filter = console::Filter { engine, seed };
+
     // The first lines a newcomer reads.
     let mut out = std::io::stdout().lock();
     writeln!(out, "schoolgate {} — {school_name}", env!("CARGO_PKG_VERSION"))?;
@@ -62,6 +83,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         "  Proxy:    not in this version yet; it will listen on {}",
         config.proxy.listen
     )?;
+    writeln!(out, "  Filter:   {filter_state}")?;
     writeln!(out, "  Data:     {} ({})", config.data.display(), db.display())?;
     writeln!(out)?;
     for line in welcome {
@@ -71,18 +93,89 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
     out.flush()?;
     drop(out);
 
-    let health = HealthBoard::new();
-    health.report("console", true, format!("listening on {console_addr}"));
-    health.report("store", true, db.display());
-    let state = console::AppState::new(store.clone(), school, console_config, health);
+    let state = console::AppState::new(store.clone(), school, console_config, health, filter);
     console::serve(listener, state, shutdown_signal())
         .await
         .context("the console stopped")?;
+    watcher.abort();
 
     tracing::info!("finishing: closing the database");
     store.close().await;
     println!("schoolgate stopped.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The filter's first snapshot. If the lists cannot be read, pupils get only their allow
+/// lists until they can (filtering fails closed, DESIGN.md); the failure is on /healthz.
+async fn start_engine(
+    store: &Store,
+    school: SchoolId,
+    seed: u64,
+    health: &HealthBoard,
+) -> anyhow::Result<policy::Engine> {
+    store.ensure_default_policies(school, now()).await?;
+    match store.build_snapshot(school, seed, false).await {
+        Ok((snapshot, report)) => {
+            health.report("filter", true, describe(&report));
+            Ok(policy::Engine::new(snapshot))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "filter lists could not be loaded: pupils get only their allow lists");
+            health.report("filter", false, format!("failing closed: {e}"));
+            let (snapshot, _) = store.build_snapshot(school, seed, true).await?;
+            Ok(policy::Engine::new(snapshot))
+        }
+    }
+}
+
+fn describe(report: &store::SnapshotReport) -> String {
+    let mut s = format!("{} lists, {} entries", report.lists, report.entries);
+    if !report.skipped_lists.is_empty() {
+        s.push_str(&format!(
+            "; left out because they were changed outside schoolgate: {}",
+            report.skipped_lists.join(", ")
+        ));
+    }
+    s
+}
+
+/// Rebuilds the snapshot when lists or policies change in the store (a `lists import` from
+/// the command line, or another node of a trust), checking every `filter.reload_check` (20 s by
+/// default): changes reach
+/// the filter within the minute DFE-FM-1.07 asks for. A build that fails leaves the last good
+/// snapshot in place.
+async fn watch_filter(
+    store: Store,
+    school: SchoolId,
+    seed: u64,
+    engine: Arc<policy::Engine>,
+    health: HealthBoard,
+    every: std::time::Duration,
+) {
+    let mut last = store.filter_generation(school).await.ok();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Ok(now_gen) = store.filter_generation(school).await else {
+            continue;
+        };
+        if Some(&now_gen) == last.as_ref() {
+            continue;
+        }
+        match store.build_snapshot(school, seed, false).await {
+            Ok((snapshot, report)) => {
+                engine.replace(snapshot);
+                health.report("filter", true, describe(&report));
+                tracing::info!(lists = report.lists, entries = report.entries, "filter reloaded");
+                last = Some(now_gen);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "filter reload failed; the previous lists stay in force");
+                health.report("filter", false, format!("reload failed, previous lists in force: {e}"));
+            }
+        }
+    }
 }
 
 /// Holds an exclusive lock on `schoolgate.lock` in the data directory for as long as the

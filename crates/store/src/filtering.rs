@@ -246,6 +246,20 @@ impl Store {
 
     /// Sets a group's policy, with an audit entry holding the TOML before and after.
     pub async fn set_policy(&self, school: SchoolId, group: &str, toml: &str, actor: &Actor, now: i64) -> Result<()> {
+        self.set_policy_with_reason(school, group, toml, "", actor, now).await
+    }
+
+    /// As [`Store::set_policy`], recording why (DFE-FM-1.03: decisions on what is blocked
+    /// or allowed are documented, with the reason).
+    pub async fn set_policy_with_reason(
+        &self,
+        school: SchoolId,
+        group: &str,
+        toml: &str,
+        reason: &str,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let before: Option<String> = sqlx::query("SELECT toml FROM policies WHERE school_id = $1 AND group_name = $2")
             .bind(school.0)
@@ -268,7 +282,7 @@ impl Store {
         .bind(&actor.label)
         .execute(&mut *tx)
         .await?;
-        let details = serde_json::json!({"before": before, "after": toml}).to_string();
+        let details = serde_json::json!({"before": before, "after": toml, "reason": reason}).to_string();
         append_on(
             &mut tx,
             school,

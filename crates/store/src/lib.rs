@@ -22,6 +22,7 @@ mod audit;
 mod filtering;
 mod people;
 mod schools;
+mod snapshot;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -36,6 +37,7 @@ pub use audit::Actor;
 pub use filtering::{ListRecord, NewList, PolicyRecord, sha256_hex};
 pub use people::{GroupSummary, ImportSummary, NewPerson, PersonRecord};
 pub use schools::School;
+pub use snapshot::{SnapshotError, SnapshotReport, UNIDENTIFIED};
 
 /// The SQLite schema, version by version.
 pub static MIGRATIONS_SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");

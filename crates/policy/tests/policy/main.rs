@@ -460,3 +460,28 @@ fn a_snapshot_swap_under_concurrent_lookups_never_mixes_or_stalls_them() {
         assert!(r.join().expect("reader") > 0);
     }
 }
+
+#[test]
+fn allow_entries_that_cover_illegal_content_are_found_for_refusal() {
+    let s = fixture();
+    let entries: Vec<policy::rules::ListEntry> = [
+        "terror.example",
+        "www.terror.example",
+        "example",
+        "illegal-pages.example/bad",
+        "illegal-pages.example/good",
+        "fine.example",
+    ]
+    .iter()
+    .map(|e| policy::rules::ListEntry::parse(e).expect("valid"))
+    .collect();
+    assert_eq!(
+        s.illegal_conflicts(&entries),
+        [
+            "terror.example",
+            "www.terror.example",
+            "example",
+            "illegal-pages.example/bad"
+        ]
+    );
+}

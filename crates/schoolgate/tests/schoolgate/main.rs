@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod filtering;
 
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
