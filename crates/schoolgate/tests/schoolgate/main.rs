@@ -552,3 +552,49 @@ async fn a_second_server_on_the_same_data_directory_refuses_to_start_and_the_fir
     assert!(status.success(), "SIGTERM is a clean stop: {status:?} {rest:?}");
     assert!(rest.iter().any(|l| l == "schoolgate stopped."), "{rest:?}");
 }
+
+#[tokio::test]
+async fn serve_runs_on_postgresql_with_the_same_behaviour() {
+    let Some(db) = testkit::postgres("serve_runs_on_postgresql_with_the_same_behaviour").await else {
+        return;
+    };
+    let server = Server::start(
+        BIN,
+        ServerOptions {
+            demo: true,
+            extra_args: vec!["--database".into(), db.url.clone()],
+            ..ServerOptions::default()
+        },
+    );
+    assert!(
+        server.banner.iter().any(|l| l.contains("PostgreSQL")),
+        "{:?}",
+        server.banner
+    );
+    assert!(
+        !server
+            .banner
+            .iter()
+            .any(|l| l.contains(":***@") && l.contains("password")),
+        "no password in the banner"
+    );
+    let c = Client::new(&server.url);
+    assert_eq!(
+        c.sign_in("mbell", &server.demo_password("mbell"))
+            .await
+            .location
+            .as_deref(),
+        Some("/dashboard")
+    );
+    assert!(c.get("/people").await.body.contains("75 people"));
+    let out = std::process::Command::new(BIN)
+        .args(["audit", "verify", "--database", &db.url, "--data"])
+        .arg(server.data_dir())
+        .output()
+        .expect("verify");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("chain intact"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
