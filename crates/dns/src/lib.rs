@@ -1,0 +1,20 @@
+//! The filtering DNS server: every school device that uses schoolgate as its resolver is
+//! filtered here.
+//!
+//! A question goes through [`identify`] (which device or person is asking, and so which
+//! group's policy applies), then the policy engine, then [`handler`]: blocked names get the
+//! block page's address or NXDOMAIN, search engines get a CNAME to their safe-search host,
+//! the DoH canary gets NXDOMAIN, and everything else is answered from the [`cache`] or
+//! forwarded to the [`upstream`] resolvers. [`server`] holds the sockets and the limits.
+//! Wire format is hickory-proto's; nothing here parses packets by hand.
+
+pub mod cache;
+pub mod handler;
+pub mod identify;
+pub mod server;
+pub mod upstream;
+
+pub use handler::{BlockMode, Handler, Outcome};
+pub use identify::{Attribution, Subnet, Who};
+pub use server::{DnsServer, EventSink, Limits, bind};
+pub use upstream::Upstreams;

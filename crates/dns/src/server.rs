@@ -1,0 +1,194 @@
+//! The sockets: UDP and TCP listeners in front of the [`Handler`], with the limits that keep
+//! a hostile or broken client from taking the server down for everyone else.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, watch};
+
+use crate::handler::{Handler, Outcome};
+
+/// Limits and sizes.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open TCP connections at once; more are closed as they arrive.
+    pub max_tcp_connections: usize,
+    /// A TCP connection with nothing to say for this long is closed.
+    pub tcp_idle: Duration,
+    /// Questions a second one client may ask; more are dropped (0 = no limit).
+    pub per_client_qps: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_tcp_connections: 256,
+            tcp_idle: Duration::from_secs(10),
+            per_client_qps: 0,
+        }
+    }
+}
+
+/// Where answered questions go: the event log. Must not block.
+pub trait EventSink: Send + Sync + 'static {
+    fn record(&self, outcome: Outcome, client: IpAddr, elapsed: Duration);
+}
+
+/// Counters for `/healthz` and the metrics.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub queries: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub tcp_refused: AtomicU64,
+}
+
+/// A running DNS server's shared parts.
+pub struct DnsServer {
+    pub handler: Arc<Handler>,
+    pub limits: Limits,
+    pub counters: Arc<Counters>,
+    sink: Option<Arc<dyn EventSink>>,
+    rate: Mutex<HashMap<IpAddr, (u64, u32)>>,
+}
+
+impl std::fmt::Debug for DnsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsServer").field("limits", &self.limits).finish()
+    }
+}
+
+/// Binds the UDP socket and the TCP listener on one address (port 0 picks a free port for both).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let udp = UdpSocket::bind(addr).await?;
+    let port = udp.local_addr()?.port();
+    let tcp = TcpListener::bind(SocketAddr::new(addr.ip(), port)).await?;
+    Ok((udp, tcp))
+}
+
+impl DnsServer {
+    pub fn new(handler: Arc<Handler>, limits: Limits, sink: Option<Arc<dyn EventSink>>) -> Arc<DnsServer> {
+        Arc::new(DnsServer {
+            handler,
+            limits,
+            counters: Arc::new(Counters::default()),
+            sink,
+            rate: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn allowed(&self, ip: IpAddr) -> bool {
+        let limit = self.limits.per_client_qps;
+        if limit == 0 {
+            return true;
+        }
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut map = self.rate.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (s, _)| *s == second);
+        }
+        let e = map.entry(ip).or_insert((second, 0));
+        if e.0 != second {
+            *e = (second, 0);
+        }
+        e.1 += 1;
+        e.1 <= limit
+    }
+
+    async fn answer(self: &Arc<Self>, packet: &[u8], client: IpAddr, udp: bool) -> Option<Vec<u8>> {
+        self.counters.queries.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let (bytes, outcome) = self.handler.handle(packet, client, udp).await?;
+        if let (Some(sink), Some(o)) = (&self.sink, outcome) {
+            sink.record(o, client, started.elapsed());
+        }
+        Some(bytes)
+    }
+
+    /// Serves UDP until `stop` changes.
+    pub async fn serve_udp(self: Arc<Self>, socket: UdpSocket, mut stop: watch::Receiver<bool>) {
+        let socket = Arc::new(socket);
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let (n, peer) = tokio::select! {
+                r = socket.recv_from(&mut buf) => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "udp receive failed");
+                        continue;
+                    }
+                },
+                _ = stop.changed() => return,
+            };
+            if !self.allowed(peer.ip()) {
+                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let packet = buf[..n].to_vec();
+            let (me, sock) = (self.clone(), socket.clone());
+            tokio::spawn(async move {
+                if let Some(reply) = me.answer(&packet, peer.ip(), true).await {
+                    let _ = sock.send_to(&reply, peer).await;
+                }
+            });
+        }
+    }
+
+    /// Serves TCP until `stop` changes.
+    pub async fn serve_tcp(self: Arc<Self>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(self.limits.max_tcp_connections));
+        loop {
+            let (stream, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(_) => continue,
+                },
+                _ = stop.changed() => return,
+            };
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                self.counters.tcp_refused.fetch_add(1, Ordering::Relaxed);
+                drop(stream);
+                continue;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.connection(stream, peer).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn connection(self: Arc<Self>, mut stream: TcpStream, peer: SocketAddr) {
+        loop {
+            let mut len = [0u8; 2];
+            match tokio::time::timeout(self.limits.tcp_idle, stream.read_exact(&mut len)).await {
+                Ok(Ok(_)) => {}
+                _ => return,
+            }
+            let n = usize::from(u16::from_be_bytes(len));
+            let mut packet = vec![0u8; n];
+            match tokio::time::timeout(self.limits.tcp_idle, stream.read_exact(&mut packet)).await {
+                Ok(Ok(_)) => {}
+                _ => return,
+            }
+            if !self.allowed(peer.ip()) {
+                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let Some(reply) = self.answer(&packet, peer.ip(), false).await else {
+                return;
+            };
+            let Ok(rl) = u16::try_from(reply.len()) else { return };
+            if stream.write_all(&rl.to_be_bytes()).await.is_err() || stream.write_all(&reply).await.is_err() {
+                return;
+            }
+        }
+    }
+}
