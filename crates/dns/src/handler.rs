@@ -108,10 +108,12 @@ impl Handler {
             ours
         });
         let rcode = response.metadata.response_code;
+        // Over UDP: what the client can take, but never more than the 1232 bytes we advertise
+        // (DNS flag day 2020), so that schoolgate cannot be used to amplify an attack.
         let limit = if udp {
             req.edns
                 .as_ref()
-                .map(|e| usize::from(e.max_payload().max(512)))
+                .map(|e| usize::from(e.max_payload().clamp(512, 1232)))
                 .unwrap_or(512)
         } else {
             65_535

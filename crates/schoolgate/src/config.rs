@@ -22,9 +22,86 @@ pub struct FileConfig {
     pub database: String,
     pub school: SchoolConfig,
     pub console: ConsoleConfig,
-    pub dns: ListenConfig,
+    pub dns: DnsConfig,
     pub proxy: ListenConfig,
     pub filter: FilterConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    pub listen: SocketAddr,
+    /// Resolvers allowed names are forwarded to, tried in order (`"9.9.9.9"`,
+    /// `"[2620:fe::fe]:53"`). Empty: the machine's own (`/etc/resolv.conf`).
+    #[serde(deserialize_with = "upstreams")]
+    pub upstreams: Vec<SocketAddr>,
+    #[serde(deserialize_with = "duration")]
+    pub upstream_timeout: Duration,
+    /// `block_page` (blocked names answer with the block page's address) or `nxdomain`.
+    pub block_mode: BlockModeConfig,
+    /// The block page's address as school devices reach it [default: the console's address].
+    pub block_page_ipv4: Option<std::net::Ipv4Addr>,
+    pub block_page_ipv6: Option<std::net::Ipv6Addr>,
+    /// Answers kept in the cache at most.
+    pub cache_entries: u64,
+    pub max_tcp_connections: usize,
+    /// Questions a second one client may ask before the rest are dropped (0: no limit).
+    pub per_client_qps: u32,
+    /// Default groups of subnets, first match wins: `[[dns.subnets]] subnet = "10.20.0.0/16"
+    /// group = "KS2"`.
+    pub subnets: Vec<SubnetGroup>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockModeConfig {
+    #[default]
+    BlockPage,
+    Nxdomain,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetGroup {
+    #[serde(deserialize_with = "subnet")]
+    pub subnet: dns::Subnet,
+    pub group: String,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5353)),
+            upstreams: Vec::new(),
+            upstream_timeout: Duration::from_secs(2),
+            block_mode: BlockModeConfig::default(),
+            block_page_ipv4: None,
+            block_page_ipv6: None,
+            cache_entries: 100_000,
+            max_tcp_connections: 256,
+            per_client_qps: 500,
+            subnets: Vec::new(),
+        }
+    }
+}
+
+/// An upstream address, with port 53 when none is given.
+pub fn parse_upstream(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    t.parse::<SocketAddr>()
+        .or_else(|_| t.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| format!("{t:?} is not an address such as 9.9.9.9 or [2620:fe::fe]:53"))
+}
+
+fn upstreams<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    list.iter()
+        .map(|s| parse_upstream(s).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+fn subnet<'de, D: Deserializer<'de>>(d: D) -> Result<dns::Subnet, D::Error> {
+    String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -89,9 +166,7 @@ impl Default for FileConfig {
             database: "sqlite".into(),
             school: SchoolConfig::default(),
             console: ConsoleConfig::default(),
-            dns: ListenConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 5353)),
-            },
+            dns: DnsConfig::default(),
             proxy: ListenConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
             },

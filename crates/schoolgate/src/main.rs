@@ -142,6 +142,10 @@ pub struct ServeArgs {
     /// Proxy address [default: 127.0.0.1:3128]
     #[arg(long, value_name = "ADDR")]
     pub proxy: Option<std::net::SocketAddr>,
+    /// An upstream resolver for allowed names (repeat for several, tried in order)
+    /// [default: dns.upstreams, or /etc/resolv.conf]
+    #[arg(long = "upstream", value_name = "ADDR", value_parser = config::parse_upstream)]
+    pub upstreams: Vec<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,7 @@ use console::HealthBoard;
 use register::people::SchoolId;
 use store::Store;
 
-use crate::config::FileConfig;
+use crate::config::{BlockModeConfig, FileConfig};
 use crate::{ServeArgs, database, demo, now};
 
 /// How long a setup link printed at start works.
@@ -63,7 +63,12 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         health.clone(),
         config.filter.reload_check,
     ));
-    let filter = console::Filter { engine, seed };
+    let filter = console::Filter {
+        engine: engine.clone(),
+        seed,
+    };
+    let (stop_dns, dns_stopped) = tokio::sync::watch::channel(false);
+    let dns_line = start_dns(&config, &args, console_addr, engine, &health, dns_stopped).await?;
 
     // The first lines a newcomer reads.
     let mut out = std::io::stdout().lock();
@@ -73,11 +78,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         "  Console:  {}/  (listening on {console_addr})",
         console_config.public_url
     )?;
-    writeln!(
-        out,
-        "  DNS:      not in this version yet; it will listen on {}",
-        config.dns.listen
-    )?;
+    writeln!(out, "  DNS:      {dns_line}")?;
     writeln!(
         out,
         "  Proxy:    not in this version yet; it will listen on {}",
@@ -98,6 +99,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         .await
         .context("the console stopped")?;
     watcher.abort();
+    let _ = stop_dns.send(true);
 
     tracing::info!("finishing: closing the database");
     store.close().await;
@@ -176,6 +178,110 @@ async fn watch_filter(
             }
         }
     }
+}
+
+/// The machine's own resolvers, from `/etc/resolv.conf`, leaving out our own address so that
+/// schoolgate never forwards to itself.
+fn system_resolvers(ours: std::net::SocketAddr) -> Vec<std::net::SocketAddr> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .filter(|a| *a != ours)
+        .collect()
+}
+
+/// Starts the DNS server; returns the banner line.
+async fn start_dns(
+    config: &FileConfig,
+    args: &ServeArgs,
+    console_addr: std::net::SocketAddr,
+    engine: Arc<policy::Engine>,
+    health: &HealthBoard,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<String> {
+    let c = &config.dns;
+    let upstreams = if !args.upstreams.is_empty() {
+        args.upstreams.clone()
+    } else if !c.upstreams.is_empty() {
+        c.upstreams.clone()
+    } else {
+        system_resolvers(c.listen)
+    };
+    let block = match c.block_mode {
+        BlockModeConfig::Nxdomain => dns::BlockMode::NxDomain,
+        BlockModeConfig::BlockPage => {
+            let v4 = c.block_page_ipv4.unwrap_or(match console_addr.ip() {
+                std::net::IpAddr::V4(v4) if !v4.is_unspecified() => v4,
+                _ => std::net::Ipv4Addr::LOCALHOST,
+            });
+            dns::BlockMode::BlockPage {
+                v4,
+                v6: c.block_page_ipv6,
+            }
+        }
+    };
+    let attribution = Arc::new(dns::Attribution::new(
+        c.subnets.iter().map(|s| (s.subnet, s.group.clone())).collect(),
+        store::UNIDENTIFIED,
+    ));
+    let handler = Arc::new(dns::Handler {
+        engine,
+        attribution,
+        upstreams: dns::Upstreams::new(&upstreams, c.upstream_timeout),
+        cache: dns::cache::AnswerCache::new(c.cache_entries, std::time::Duration::from_secs(86_400)),
+        block,
+        fallback_group: store::UNIDENTIFIED.into(),
+    });
+    let limits = dns::Limits {
+        max_tcp_connections: c.max_tcp_connections,
+        tcp_idle: std::time::Duration::from_secs(10),
+        per_client_qps: c.per_client_qps,
+    };
+    let (udp, tcp) = dns::bind(c.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} for DNS (port 53 needs privileges: see the README)",
+            c.listen
+        )
+    })?;
+    let addr = udp.local_addr()?;
+    let server = dns::DnsServer::new(handler.clone(), limits, None);
+    tokio::spawn(server.clone().serve_udp(udp, stop.clone()));
+    tokio::spawn(server.serve_tcp(tcp, stop));
+    let forwarding = if upstreams.is_empty() {
+        "no upstream resolver: allowed names get SERVFAIL (set dns.upstreams)".to_owned()
+    } else {
+        format!(
+            "forwarding to {}",
+            upstreams.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(", ")
+        )
+    };
+    health.report(
+        "dns",
+        !upstreams.is_empty(),
+        format!("listening on {addr} (UDP and TCP), {forwarding}"),
+    );
+    let h = health.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            handler.upstreams.probe().await;
+            let states = handler.upstreams.health();
+            let up = states.iter().filter(|s| s.1).count();
+            h.report(
+                "dns_upstreams",
+                up > 0,
+                format!(
+                    "{up} of {} upstream resolvers answer; {} questions unanswered so far",
+                    states.len(),
+                    handler.upstreams.failures.load(std::sync::atomic::Ordering::Relaxed)
+                ),
+            );
+        }
+    });
+    Ok(format!("listening on {addr} (UDP and TCP), {forwarding}"))
 }
 
 /// Holds an exclusive lock on `schoolgate.lock` in the data directory for as long as the

@@ -51,11 +51,19 @@ impl Server {
             }
         };
         let mut cmd = Command::new(bin);
-        cmd.arg("serve")
-            .arg("--data")
-            .arg(&data)
-            .arg("--console")
-            .arg("127.0.0.1:0");
+        // Free ports for every listener; an upstream on loopback that answers nothing, so no
+        // test ever sends a question off this machine.
+        cmd.args([
+            "serve",
+            "--console",
+            "127.0.0.1:0",
+            "--dns",
+            "127.0.0.1:0",
+            "--upstream",
+            "127.0.0.1:9",
+            "--data",
+        ])
+        .arg(&data);
         if options.demo {
             cmd.arg("--demo");
         }

@@ -492,10 +492,22 @@ async fn healthz_names_each_component() {
     let r = reqwest::get(format!("{}/healthz", server.url)).await.expect("healthz");
     assert_eq!(r.status(), StatusCode::OK);
     let json: serde_json::Value = r.json().await.expect("json");
-    assert_eq!(json["status"], "ok");
-    for c in ["console", "store"] {
+    for c in ["console", "store", "filter"] {
         assert_eq!(json["components"][c]["up"], true, "{json}");
     }
+    assert!(
+        json["components"]["dns"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("listening on 127.0.0.1:"),
+        "{json}"
+    );
+    let all_up = json["components"]
+        .as_object()
+        .expect("components")
+        .values()
+        .all(|c| c["up"] == true);
+    assert_eq!(json["status"], if all_up { "ok" } else { "degraded" }, "{json}");
 }
 
 #[tokio::test]
@@ -537,7 +549,7 @@ async fn without_demo_an_empty_school_gets_a_one_time_setup_link() {
 async fn a_second_server_on_the_same_data_directory_refuses_to_start_and_the_first_stops_cleanly() {
     let first = demo(None);
     let out = std::process::Command::new(BIN)
-        .args(["serve", "--console", "127.0.0.1:0", "--data"])
+        .args(["serve", "--console", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--data"])
         .arg(first.data_dir())
         .output()
         .expect("second serve");
@@ -597,4 +609,75 @@ async fn serve_runs_on_postgresql_with_the_same_behaviour() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn serve_answers_dns_with_the_filter_and_the_canary() {
+    use hickory_proto::op::{Message, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    let server = demo(Some("[filter]\nreload_check = \"1s\"\n"));
+    let dns_addr: std::net::SocketAddr = server
+        .banner
+        .iter()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("DNS:")
+                .and_then(|r| r.split("listening on ").nth(1))
+        })
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no DNS address in {:?}", server.banner));
+    let data = server.data_dir().to_owned();
+    let out = std::process::Command::new(BIN)
+        .args([
+            "lists",
+            "import",
+            &format!("{}/../../tests/data/ut1", env!("CARGO_MANIFEST_DIR")),
+            "--as",
+            "gpryce",
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .expect("import");
+    assert!(out.status.success());
+    let hate = std::fs::read_to_string(format!(
+        "{}/../../tests/data/ut1/agressif/domains",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture");
+    let hate = hate.lines().next().expect("a domain").to_owned();
+    let ask = |name: String| async move {
+        let mut q = Message::query();
+        q.metadata.id = 7;
+        q.metadata.recursion_desired = true;
+        q.add_query(Query::query(
+            Name::from_ascii(format!("{name}.")).expect("name"),
+            RecordType::A,
+        ));
+        let s = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        s.send_to(&q.to_vec().expect("encode"), dns_addr).await.expect("send");
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = tokio::time::timeout(std::time::Duration::from_secs(5), s.recv_from(&mut buf))
+            .await
+            .expect("answer")
+            .expect("recv");
+        Message::from_vec(&buf[..n]).expect("decode")
+    };
+    let canary = ask("use-application-dns.net".into()).await;
+    assert_eq!(canary.metadata.response_code, ResponseCode::NXDomain);
+    // The running server picks the imported lists up within its reload check.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = ask(format!("www.{hate}")).await;
+        let blocked = r
+            .answers
+            .iter()
+            .any(|a| matches!(&a.data, RData::A(ip) if ip.0 == std::net::Ipv4Addr::LOCALHOST));
+        if blocked {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not blocked: {r:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
