@@ -22,6 +22,7 @@
 mod error;
 mod filtering;
 mod health;
+mod logs;
 mod pages;
 mod sign_in;
 mod templates;
@@ -165,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .route("/setup/{token}", get(sign_in::setup_page).post(sign_in::setup))
         .route("/dashboard", get(pages::dashboard))
         .route("/people", get(pages::people))
+        .route("/logs", get(logs::log))
         .route("/filtering", get(filtering::overview))
         .route("/filtering/test", get(filtering::test_site))
         .route("/filtering/lists", get(filtering::lists))

@@ -38,6 +38,7 @@ pub(crate) async fn nav(state: &AppState, user: &CurrentUser) -> Result<Nav, Con
         school: state.store().school(user.account.school).await?.name,
         people: user.authority.can(Permission::ViewPeople),
         filtering: crate::filtering::can_view(&user.authority),
+        logs: crate::logs::can_view(&user.authority),
     })
 }
 

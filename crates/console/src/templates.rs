@@ -16,6 +16,7 @@ pub(crate) struct Nav {
     pub school: String,
     pub people: bool,
     pub filtering: bool,
+    pub logs: bool,
 }
 
 #[derive(Template)]
@@ -250,4 +251,38 @@ pub(crate) struct ChangeRow {
     pub who: String,
     pub what: String,
     pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "logs.html")]
+pub(crate) struct LogPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub person: String,
+    pub group: String,
+    pub verdict: String,
+    pub category: String,
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    pub categories: Vec<(&'static str, &'static str)>,
+    pub rows: Vec<EventRow>,
+    pub errors: Vec<String>,
+    pub prev_link: Option<String>,
+    pub next_link: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct EventRow {
+    pub when: String,
+    pub who: String,
+    pub client: String,
+    pub group: String,
+    pub name: String,
+    pub kind: String,
+    pub verdict: String,
+    pub blocked: bool,
+    pub category: String,
+    pub rule: String,
 }

@@ -68,7 +68,17 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         seed,
     };
     let (stop_dns, dns_stopped) = tokio::sync::watch::channel(false);
-    let dns_line = start_dns(&config, &args, console_addr, engine, &health, dns_stopped).await?;
+    let (queue, events_rx) = events::EventQueue::new(100_000);
+    let writer = tokio::spawn({
+        let store = store.clone();
+        async move { store.run_event_writer(school, events_rx).await }
+    });
+    tokio::spawn(watch_events(queue.clone(), health.clone()));
+    let sink: Arc<dyn dns::EventSink> = Arc::new(DnsLog {
+        queue: queue.clone(),
+        engine: engine.clone(),
+    });
+    let dns_line = start_dns(&config, &args, console_addr, engine, &health, dns_stopped, sink).await?;
 
     // The first lines a newcomer reads.
     let mut out = std::io::stdout().lock();
@@ -100,6 +110,9 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         .context("the console stopped")?;
     watcher.abort();
     let _ = stop_dns.send(true);
+    // Let the writer drain what is queued before the database closes.
+    drop(queue);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
 
     tracing::info!("finishing: closing the database");
     store.close().await;
@@ -180,6 +193,61 @@ async fn watch_filter(
     }
 }
 
+/// Turns each DNS answer into a filter event for the log.
+struct DnsLog {
+    queue: events::EventQueue,
+    engine: Arc<policy::Engine>,
+}
+
+impl dns::EventSink for DnsLog {
+    fn record(&self, o: dns::Outcome, client: std::net::IpAddr, elapsed: std::time::Duration) {
+        let (verdict, category, rule) = match &o.decision {
+            Some(d) => (
+                d.verdict.name(),
+                d.category.map(|c| c.name()),
+                self.engine.snapshot().rule_name(d),
+            ),
+            None if o.name == dns::handler::DOH_CANARY => (
+                "block",
+                None,
+                "DoH canary: browsers told to keep to school DNS".to_owned(),
+            ),
+            None => ("block", None, "no policy for this group: failing closed".to_owned()),
+        };
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        self.queue.push(events::FilterEvent {
+            at_ms,
+            source: "dns",
+            client,
+            device: o.who.device,
+            person: o.who.person,
+            group: o.who.group,
+            name: o.name,
+            kind: o.qtype.to_string(),
+            verdict,
+            category,
+            rule,
+            status: format!("{:?}", o.rcode),
+            latency_us: u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX),
+        });
+    }
+}
+
+/// Keeps `/healthz` told whether filter events are being lost.
+async fn watch_events(queue: events::EventQueue, health: HealthBoard) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let (pushed, dropped) = (queue.pushed(), queue.dropped());
+        let detail =
+            format!("{pushed} filter events logged since start, {dropped} dropped because the writer fell behind");
+        health.report("events", dropped == 0, detail);
+    }
+}
+
 /// The machine's own resolvers, from `/etc/resolv.conf`, leaving out our own address so that
 /// schoolgate never forwards to itself.
 fn system_resolvers(ours: std::net::SocketAddr) -> Vec<std::net::SocketAddr> {
@@ -200,6 +268,7 @@ async fn start_dns(
     engine: Arc<policy::Engine>,
     health: &HealthBoard,
     stop: tokio::sync::watch::Receiver<bool>,
+    sink: Arc<dyn dns::EventSink>,
 ) -> anyhow::Result<String> {
     let c = &config.dns;
     let upstreams = if !args.upstreams.is_empty() {
@@ -246,7 +315,7 @@ async fn start_dns(
         )
     })?;
     let addr = udp.local_addr()?;
-    let server = dns::DnsServer::new(handler.clone(), limits, None);
+    let server = dns::DnsServer::new(handler.clone(), limits, Some(sink));
     tokio::spawn(server.clone().serve_udp(udp, stop.clone()));
     tokio::spawn(server.serve_tcp(tcp, stop));
     let forwarding = if upstreams.is_empty() {

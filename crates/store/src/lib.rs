@@ -19,6 +19,7 @@
 
 mod accounts;
 mod audit;
+mod events;
 mod filtering;
 mod people;
 mod schools;
@@ -34,6 +35,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
 pub use accounts::{Account, NewAccount, SessionRecord, SessionStage};
 pub use audit::Actor;
+pub use events::{EventFilter, EventRecord};
 pub use filtering::{ListRecord, NewList, PolicyRecord, sha256_hex};
 pub use people::{GroupSummary, ImportSummary, NewPerson, PersonRecord};
 pub use schools::School;

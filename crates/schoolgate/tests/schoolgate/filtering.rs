@@ -270,7 +270,7 @@ async fn illegal_content_lists_block_everyone_and_nobody_can_remove_or_allow_the
     store.close().await;
 }
 
-async fn filter_manager_client(server: &testkit::server::Server) -> Client {
+pub async fn filter_manager_client(server: &testkit::server::Server) -> Client {
     let c = Client::new(&server.url);
     let r = c.sign_in("gpryce", &server.demo_password("gpryce")).await;
     assert_eq!(r.location.as_deref(), Some("/sign-in/enrol"));

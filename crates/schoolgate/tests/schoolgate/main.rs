@@ -680,4 +680,34 @@ async fn serve_answers_dns_with_the_filter_and_the_canary() {
         assert!(std::time::Instant::now() < deadline, "not blocked: {r:?}");
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+
+    // Every answer is in the filter log, with who asked from where (DFE-FM-3.11).
+    let c = filtering::filter_manager_client(&server).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page = c.get(&format!("/logs?verdict=block&name={hate}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        if page.body.contains(&format!("www.{hate}")) {
+            assert!(
+                page.body.contains("127.0.0.1") && page.body.contains("Discrimination and hate"),
+                "{}",
+                page.body
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the blocked question is not in the log"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let canary = c.get("/logs?name=use-application-dns").await;
+    assert!(canary.body.contains("DoH canary"), "{}", canary.body);
+    let teacher = Client::new(&server.url);
+    teacher.sign_in("mbell", &server.demo_password("mbell")).await;
+    assert_eq!(
+        teacher.get("/logs").await.status,
+        StatusCode::FORBIDDEN,
+        "a teacher cannot read what pupils did"
+    );
 }

@@ -4,7 +4,7 @@ use register::audit::BreakReason;
 use register::import;
 use register::people::{PersonKind, PersonStatus, SchoolId, YearGroup};
 use register::roles::Role;
-use store::{Actor, Database, NewAccount, NewList, NewPerson, SessionStage, Store, StoreError};
+use store::{Actor, Database, EventFilter, NewAccount, NewList, NewPerson, SessionStage, Store, StoreError};
 
 const NOW: i64 = 1_790_000_000;
 
@@ -51,7 +51,11 @@ async fn migrations_build_the_schema_on_an_empty_database() {
     each_database(
         "migrations_build_the_schema_on_an_empty_database",
         |store, label| async move {
-            assert_eq!(store.schema_versions().await.expect("versions"), vec![1, 2], "{label}");
+            assert_eq!(
+                store.schema_versions().await.expect("versions"),
+                vec![1, 2, 3],
+                "{label}"
+            );
             if label == "sqlite" {
                 assert_eq!(
                     store.sqlite_pragma("journal_mode").await.expect("pragma").as_deref(),
@@ -114,7 +118,7 @@ async fn a_database_left_by_an_older_version_is_upgraded_with_its_records() {
         let new = Store::open(&database).await.expect("upgrade");
         assert_eq!(
             new.schema_versions().await.expect("versions"),
-            vec![1, 2],
+            vec![1, 2, 3],
             "{}",
             db.label
         );
@@ -647,6 +651,84 @@ async fn policy_changes_keep_before_and_after_in_the_audit_log() {
                 log[0].details.contains("\"before\":\"block = [\\\"games\\\"]\\n\""),
                 "{}",
                 log[0].details
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn filter_events_are_written_in_batches_and_searched_by_person_verdict_and_time() {
+    each_database(
+        "filter_events_are_written_in_batches_and_searched_by_person_verdict_and_time",
+        |store, label| async move {
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
+            let (queue, rx) = events::EventQueue::new(10_000);
+            let writer = {
+                let store = store.clone();
+                tokio::spawn(async move { store.run_event_writer(school, rx).await })
+            };
+            for i in 0..1200i64 {
+                queue.push(events::FilterEvent {
+                    at_ms: NOW * 1000 + i,
+                    client: "10.20.0.5".parse().expect("ip"),
+                    person: Some(if i % 3 == 0 { "zhart".into() } else { "apatel".into() }),
+                    group: "KS2".into(),
+                    name: format!("site{i}.example"),
+                    kind: "A".into(),
+                    verdict: if i % 4 == 0 { "block" } else { "allow" },
+                    category: (i % 4 == 0).then_some("games"),
+                    rule: "category games (list ut1/games)".into(),
+                    status: "NoError".into(),
+                    ..Default::default()
+                });
+            }
+            drop(queue);
+            writer.await.expect("writer finishes when the queue closes");
+            let all = EventFilter::default();
+            let (page, more) = store.search_events(school, &all, 100, 0).await.expect("search");
+            assert_eq!((page.len(), more), (100, true), "{label}");
+            assert_eq!(page[0].name, "site1199.example", "newest first");
+            let zoe_blocked = EventFilter {
+                person: Some("zhart".into()),
+                verdict: Some("block".into()),
+                ..Default::default()
+            };
+            let (rows, _) = store
+                .search_events(school, &zoe_blocked, 1000, 0)
+                .await
+                .expect("search");
+            assert_eq!(rows.len(), 100, "{label}: every 12th event is zhart's and blocked");
+            assert!(rows.iter().all(|r| r.person.as_deref() == Some("zhart")
+                && r.verdict == "block"
+                && r.category.as_deref() == Some("games")));
+            let window = EventFilter {
+                from_ms: Some(NOW * 1000 + 10),
+                to_ms: Some(NOW * 1000 + 19),
+                ..Default::default()
+            };
+            assert_eq!(
+                store
+                    .search_events(school, &window, 1000, 0)
+                    .await
+                    .expect("search")
+                    .0
+                    .len(),
+                10,
+                "{label}"
+            );
+            let by_name = EventFilter {
+                name: Some("site77.".into()),
+                ..Default::default()
+            };
+            assert_eq!(
+                store
+                    .search_events(school, &by_name, 1000, 0)
+                    .await
+                    .expect("search")
+                    .0
+                    .len(),
+                1
             );
         },
     )

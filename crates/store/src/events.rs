@@ -1,0 +1,200 @@
+//! Filter events: the batch writer that drains the queue, and the searchable log.
+
+use events::FilterEvent;
+use register::people::SchoolId;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+use tokio::sync::mpsc;
+
+use crate::{Result, Store};
+
+/// The most events written in one statement (15 columns each, well under SQLite's limit on
+/// bound parameters).
+const BATCH: usize = 500;
+
+/// A filter event as the log shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub at_ms: i64,
+    pub source: String,
+    pub client: String,
+    pub device: Option<String>,
+    pub person: Option<String>,
+    pub group: String,
+    pub name: String,
+    pub kind: String,
+    pub verdict: String,
+    pub category: Option<String>,
+    pub rule: String,
+    pub status: String,
+    pub latency_us: i64,
+}
+
+/// What to look for in the log; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub person: Option<String>,
+    pub group: Option<String>,
+    pub verdict: Option<String>,
+    pub category: Option<String>,
+    /// Part of the name asked.
+    pub name: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+impl Store {
+    /// Writes events in one transaction.
+    pub async fn insert_events(&self, school: SchoolId, events: &[FilterEvent]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in events.chunks(BATCH) {
+            let mut sql = String::from(
+                "INSERT INTO filter_events (school_id, at_ms, source, client, device, person, group_name, name, kind, \
+                 verdict, category, rule, status, latency_us) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 14;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${},${},${},${},${},${},${},${},${},${},${},${},${},${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9,
+                    b + 10,
+                    b + 11,
+                    b + 12,
+                    b + 13,
+                    b + 14
+                ));
+            }
+            // Only placeholders are formatted into the statement; every value is bound.
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(school.0)
+                    .bind(e.at_ms)
+                    .bind(e.source)
+                    .bind(e.client.to_string())
+                    .bind(e.device.clone())
+                    .bind(e.person.clone())
+                    .bind(e.group.clone())
+                    .bind(e.name.clone())
+                    .bind(e.kind.clone())
+                    .bind(e.verdict)
+                    .bind(e.category)
+                    .bind(e.rule.clone())
+                    .bind(e.status.clone())
+                    .bind(i64::from(e.latency_us));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drains the event queue into the store until the queue closes: waits for one event,
+    /// then takes whatever else is queued (up to a batch) and writes it in one transaction.
+    /// A failed write is logged with the count lost, never retried forever.
+    pub async fn run_event_writer(&self, school: SchoolId, mut rx: mpsc::Receiver<FilterEvent>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            while batch.len() < BATCH * 4 {
+                match rx.try_recv() {
+                    Ok(e) => batch.push(e),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = self.insert_events(school, &batch).await {
+                tracing::error!(error = %e, lost = batch.len(), "filter events could not be written");
+            }
+            batch.clear();
+        }
+    }
+
+    /// The newest events matching `filter`, one page, and whether there are more.
+    pub async fn search_events(
+        &self,
+        school: SchoolId,
+        f: &EventFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<EventRecord>, bool)> {
+        let mut sql = String::from(
+            "SELECT at_ms, source, client, device, person, group_name, name, kind, verdict, category, rule, status, latency_us \
+             FROM filter_events WHERE school_id = $1",
+        );
+        let mut binds: Vec<String> = Vec::new();
+        let mut add = |clause: &str, value: String, sql: &mut String| {
+            binds.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", binds.len() + 1)));
+        };
+        if let Some(p) = &f.person {
+            add(" AND person = ?", p.clone(), &mut sql);
+        }
+        if let Some(g) = &f.group {
+            add(" AND group_name = ?", g.clone(), &mut sql);
+        }
+        if let Some(v) = &f.verdict {
+            add(" AND verdict = ?", v.clone(), &mut sql);
+        }
+        if let Some(c) = &f.category {
+            add(" AND category = ?", c.clone(), &mut sql);
+        }
+        if let Some(n) = &f.name {
+            add(" AND name LIKE ?", format!("%{}%", n.replace(['%', '_'], "")), &mut sql);
+        }
+        let time_from = binds.len() + 2;
+        sql.push_str(&format!(
+            " AND at_ms >= ${time_from} AND at_ms <= ${} ORDER BY at_ms DESC, id DESC LIMIT ${} OFFSET ${}",
+            time_from + 1,
+            time_from + 2,
+            time_from + 3
+        ));
+        // Only placeholders and fixed clauses are formatted in; every value is bound.
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(school.0);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q
+            .bind(f.from_ms.unwrap_or(0))
+            .bind(f.to_ms.unwrap_or(i64::MAX))
+            .bind(limit + 1)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let more = rows.len() as i64 > limit;
+        let events = rows
+            .iter()
+            .take(limit as usize)
+            .map(event_from_row)
+            .collect::<Result<_>>()?;
+        Ok((events, more))
+    }
+}
+
+fn event_from_row(r: &AnyRow) -> Result<EventRecord> {
+    Ok(EventRecord {
+        at_ms: r.try_get("at_ms")?,
+        source: r.try_get("source")?,
+        client: r.try_get("client")?,
+        device: r.try_get("device")?,
+        person: r.try_get("person")?,
+        group: r.try_get("group_name")?,
+        name: r.try_get("name")?,
+        kind: r.try_get("kind")?,
+        verdict: r.try_get("verdict")?,
+        category: r.try_get("category")?,
+        rule: r.try_get("rule")?,
+        status: r.try_get("status")?,
+        latency_us: r.try_get("latency_us")?,
+    })
+}
