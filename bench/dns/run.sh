@@ -21,6 +21,7 @@ need=()
 command -v dnsperf >/dev/null || need+=(dnsperf)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 command -v unbound >/dev/null || need+=(unbound)
+command -v dig >/dev/null || need+=(bind9-dnsutils)
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
 (cd "$repo" && cargo build --release --quiet)
 sg="$repo/target/release/schoolgate"

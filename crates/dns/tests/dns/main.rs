@@ -476,25 +476,45 @@ async fn per_client_rate_limits_and_the_tcp_connection_cap_hold() {
     );
 }
 
-#[tokio::test]
+// dig runs as a separate process while the server answers on this test's runtime, so the
+// runtime needs threads to spare.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dig_gets_the_same_answers_when_it_is_installed() {
-    let Ok(out) = std::process::Command::new("dig").arg("-v").output() else {
+    if std::process::Command::new("dig").arg("-v").output().is_err() {
+        assert!(
+            std::env::var("SCHOOLGATE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "dig is required here but not installed"
+        );
         eprintln!("SKIPPED dig_gets_the_same_answers: dig is not installed (apt-get install bind9-dnsutils)");
         return;
-    };
-    let _ = out;
+    }
     let s = default_setup().await;
     let port = s.addr.port().to_string();
     let dig = |args: &[&str]| {
-        let out = std::process::Command::new("dig")
-            .args(["@127.0.0.1", "-p", &port, "+short", "+time=3", "+tries=1"])
-            .args(args)
-            .output()
-            .expect("dig");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        let mut all = vec![
+            "@127.0.0.1".to_owned(),
+            "-p".into(),
+            port.clone(),
+            "+short".into(),
+            "+time=3".into(),
+            "+tries=1".into(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        async move {
+            let out = tokio::process::Command::new("dig")
+                .args(&all)
+                .output()
+                .await
+                .expect("dig");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        }
     };
-    assert_eq!(dig(&["www.example.org", "A"]), "192.0.2.10");
-    assert_eq!(dig(&["games.example.org", "A"]), BLOCK_PAGE.to_string());
-    assert_eq!(dig(&["+tcp", "www.example.org", "A"]), "192.0.2.10");
-    assert!(dig(&["www.google.com", "A"]).starts_with("forcesafesearch.google.com."));
+    assert_eq!(dig(&["www.example.org", "A"]).await, "192.0.2.10");
+    assert_eq!(dig(&["games.example.org", "A"]).await, BLOCK_PAGE.to_string());
+    assert_eq!(dig(&["+tcp", "www.example.org", "A"]).await, "192.0.2.10");
+    assert!(
+        dig(&["www.google.com", "A"])
+            .await
+            .starts_with("forcesafesearch.google.com.")
+    );
 }
