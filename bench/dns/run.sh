@@ -29,7 +29,7 @@ sg="$repo/target/release/schoolgate"
 echo "== preparing (work dir $work)"
 # The upstream: 10,000 names in bench.test, answered by a dnsmasq with no cache of its own.
 awk 'BEGIN { for (i = 1; i <= 10000; i++) printf "10.%d.%d.%d host%d.bench.test\n", int(i/65536)%256, int(i/256)%256, i%256, i }' > "$work/zone.hosts"
-dnsmasq --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$work/zone.hosts" --local=/bench.test/ \
+dnsmasq --keep-in-foreground --no-resolv --no-hosts --addn-hosts="$work/zone.hosts" --local=/bench.test/ --local-ttl=300 \
   --port=5400 --listen-address=127.0.0.1 --bind-interfaces --cache-size=0 --pid-file="$work/up.pid" 2>"$work/up.log" &
 pids+=($!)
 
@@ -106,7 +106,7 @@ rss() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 printf '\n| server | cached allowed q/s | blocked q/s | latency p50 / p99 ms (allowed, 10k q/s) | latency p50 / p99 ms (blocked, 10k q/s) | memory (RSS, MiB) |\n|---|---:|---:|---:|---:|---:|\n'
 for entry in "schoolgate 5401 $sgpid" "dnsmasq 5402 $dmpid" "unbound 5403 $ubpid"; do
   set -- $entry
-  dnsperf -s 127.0.0.1 -p "$2" -d "$work/allowed.q" -l 2 -c 4 >/dev/null 2>&1   # warm the caches
+  dnsperf -s 127.0.0.1 -p "$2" -d "$work/allowed.q" -l 6 -c 8 >/dev/null 2>&1   # warm the caches: every allowed name answered once
   a=$(qps "$2" "$work/allowed.q"); b=$(qps "$2" "$work/blocked.q")
   la=$(latency "$2" "$work/allowed.q"); lb=$(latency "$2" "$work/blocked.q")
   printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$a" "$b" "$la" "$lb" "$(rss "$3")"

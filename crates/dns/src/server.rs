@@ -112,9 +112,21 @@ impl DnsServer {
         Some(bytes)
     }
 
-    /// Serves UDP until `stop` changes.
-    pub async fn serve_udp(self: Arc<Self>, socket: UdpSocket, mut stop: watch::Receiver<bool>) {
+    /// Serves UDP until `stop` changes: one receive loop per core on the shared socket, and a
+    /// task per question, so that a question waiting for an upstream never holds up others.
+    pub async fn serve_udp(self: Arc<Self>, socket: UdpSocket, stop: watch::Receiver<bool>) {
         let socket = Arc::new(socket);
+        let loops = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 16);
+        let mut tasks = Vec::new();
+        for _ in 0..loops {
+            tasks.push(tokio::spawn(self.clone().udp_loop(socket.clone(), stop.clone())));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    async fn udp_loop(self: Arc<Self>, socket: Arc<UdpSocket>, mut stop: watch::Receiver<bool>) {
         let mut buf = vec![0u8; 4096];
         loop {
             let (n, peer) = tokio::select! {
