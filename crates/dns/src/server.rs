@@ -116,7 +116,10 @@ impl DnsServer {
     /// task per question, so that a question waiting for an upstream never holds up others.
     pub async fn serve_udp(self: Arc<Self>, socket: UdpSocket, stop: watch::Receiver<bool>) {
         let socket = Arc::new(socket);
-        let loops = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 16);
+        let loops = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 16);
         let mut tasks = Vec::new();
         for _ in 0..loops {
             tasks.push(tokio::spawn(self.clone().udp_loop(socket.clone(), stop.clone())));
