@@ -96,7 +96,7 @@ pub(crate) async fn log(
         from_ms,
         to_ms,
     };
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, 100_000);
     let school = user.account.school;
     let (events, more) = state
         .store()

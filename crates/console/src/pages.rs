@@ -98,7 +98,7 @@ pub(crate) async fn people(
         ));
     }
     let leavers = q.leavers.is_some();
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, 100_000);
     let (people, total) = state
         .store()
         .search_people(user.account.school, &q.q, leavers, PAGE_SIZE, (page - 1) * PAGE_SIZE)

@@ -120,12 +120,15 @@ pub(crate) async fn sign_in(
     };
     let next = local_path(Some(&form.next)).unwrap_or_default();
 
+    // The attempt counts as a failure from the moment it arrives, and is forgiven only when
+    // the password turns out right: a burst of simultaneous guesses cannot all slip in under
+    // the limit before any of them is recorded.
+    store.record_sign_in_failure(&username, &origin, t).await?;
     let (by_user, by_origin) = store
         .sign_in_failures(&username, &origin, t - limits.window.as_secs() as i64)
         .await?;
     let max = i64::from(limits.max_failures);
-    if by_user >= max || by_origin >= max * 5 {
-        store.record_sign_in_failure(&username, &origin, t).await?;
+    if by_user > max || by_origin > max * 5 {
         let details =
             json!({"username": username, "failures_in_window": by_user, "from_address": by_origin}).to_string();
         store
@@ -141,9 +144,9 @@ pub(crate) async fn sign_in(
         let page = sign_in_view(&state, csrf, username, next, None, Some(error)).await?;
         return Ok((StatusCode::TOO_MANY_REQUESTS, render(&page)?).into_response());
     }
-    if by_user >= i64::from(limits.slow_after) {
+    if by_user > i64::from(limits.slow_after) {
         // Each failure past the first few costs the guesser more time (DFE-CS-04).
-        let steps = (by_user - i64::from(limits.slow_after) + 1) as u32;
+        let steps = (by_user - i64::from(limits.slow_after)) as u32;
         tokio::time::sleep(limits.slow_step.saturating_mul(steps).min(Duration::from_secs(5))).await;
     }
 
@@ -161,7 +164,6 @@ pub(crate) async fn sign_in(
         Some(a) => a.refusal(t),
     };
     let (Some(account), None) = (account.clone(), refusal) else {
-        store.record_sign_in_failure(&username, &origin, t).await?;
         let details = json!({"username": username, "reason": refusal}).to_string();
         store
             .audit(
@@ -345,10 +347,16 @@ pub(crate) async fn second_factor(
     let account = &s.account;
     let actor = account_actor(account, &s.origin);
     let limits = &state.config().sign_in;
+    // Second-factor failures are counted apart from password failures, so that signing in
+    // again with the right password does not wipe them: otherwise someone holding the
+    // password could guess codes for ever. Like passwords, an attempt counts from the moment
+    // it arrives and is forgiven only when it succeeds.
+    let key = format!("second-factor:{}", account.username);
+    store.record_sign_in_failure(&key, &s.origin, t).await?;
     let (failures, _) = store
-        .sign_in_failures(&account.username, &s.origin, t - limits.window.as_secs() as i64)
+        .sign_in_failures(&key, &s.origin, t - limits.window.as_secs() as i64)
         .await?;
-    if failures >= i64::from(limits.max_failures) {
+    if failures > i64::from(limits.max_failures) {
         store.end_session(s.session.id, t).await?;
         store
             .audit(
@@ -374,7 +382,6 @@ pub(crate) async fn second_factor(
             .use_recovery_code(account.id, &recovery_hash(&form.code), t)
             .await?;
     if !ok {
-        store.record_sign_in_failure(&account.username, &s.origin, t).await?;
         store
             .audit(
                 account.school,
@@ -396,6 +403,7 @@ pub(crate) async fn second_factor(
         };
         return Ok((StatusCode::UNAUTHORIZED, render(&page)?).into_response());
     }
+    store.clear_sign_in_failures(&key).await?;
     let how = if by_code { "code" } else { "recovery_code" };
     store
         .audit(

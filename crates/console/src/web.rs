@@ -278,7 +278,19 @@ pub(crate) fn stage_page(stage: SessionStage) -> Option<&'static str> {
 /// A `next` link from a query string, if it stays inside the console.
 pub(crate) fn local_path(next: Option<&str>) -> Option<String> {
     let n = next?;
-    (n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.starts_with("/sign-")).then(|| n.to_owned())
+    // Browsers drop tabs and newlines from URLs and treat `\` as `/`, so any of them could
+    // turn `/x` into `//evil.example`: refuse them outright, and any encoded slash too.
+    let lower = n.to_ascii_lowercase();
+    let safe = n.starts_with('/')
+        && !n.starts_with("//")
+        && !n.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        && !lower.contains("%2f")
+        && !lower.contains("%5c")
+        && !lower.contains("%09")
+        && !lower.contains("%0a")
+        && !lower.contains("%0d")
+        && !n.starts_with("/sign-");
+    safe.then(|| n.to_owned())
 }
 
 #[cfg(test)]
@@ -318,6 +330,10 @@ mod tests {
             "/\\evil",
             "people",
             "/sign-out",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/%2F/evil.example",
+            "/%09/evil.example",
         ] {
             assert_eq!(local_path(Some(bad)), None, "{bad}");
         }

@@ -64,7 +64,9 @@ fn unix_now() -> i64 {
 
 /// A FORMERR for a message whose header could be read but nothing else.
 fn format_error(request: &[u8]) -> Option<Vec<u8>> {
-    if request.len() < 12 {
+    // Too short for a header, or a response (QR set): answering could start a loop with
+    // another server, so it is dropped.
+    if request.len() < 12 || request[2] & 0x80 != 0 {
         return None;
     }
     let id = u16::from_be_bytes([request[0], request[1]]);
@@ -239,7 +241,7 @@ impl Handler {
         let Ok(bytes) = upq.to_vec() else {
             return (self.synthesised(req, q, ResponseCode::ServFail, vec![]), false);
         };
-        match self.upstreams.forward(&bytes, upstream_id).await {
+        match self.upstreams.forward(&bytes, upstream_id, q).await {
             Ok(mut reply) => {
                 self.cache.insert(key, &reply, now);
                 reply.metadata.id = req.metadata.id;

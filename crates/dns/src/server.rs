@@ -43,6 +43,8 @@ pub trait EventSink: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct Counters {
     pub queries: AtomicU64,
+    /// Questions dropped because too many were already in hand.
+    pub busy: AtomicU64,
     pub rate_limited: AtomicU64,
     pub tcp_refused: AtomicU64,
 }
@@ -54,6 +56,9 @@ pub struct DnsServer {
     pub counters: Arc<Counters>,
     sink: Option<Arc<dyn EventSink>>,
     rate: Mutex<HashMap<IpAddr, (u64, u32)>>,
+    /// Questions in hand at once over UDP: bounds the memory a flood of questions about
+    /// names whose servers never answer can take.
+    in_flight: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for DnsServer {
@@ -78,6 +83,7 @@ impl DnsServer {
             counters: Arc::new(Counters::default()),
             sink,
             rate: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(Semaphore::new(10_000)),
         })
     }
 
@@ -146,12 +152,17 @@ impl DnsServer {
                 self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                self.counters.busy.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
             let packet = buf[..n].to_vec();
             let (me, sock) = (self.clone(), socket.clone());
             tokio::spawn(async move {
                 if let Some(reply) = me.answer(&packet, peer.ip(), true).await {
                     let _ = sock.send_to(&reply, peer).await;
                 }
+                drop(permit);
             });
         }
     }

@@ -355,7 +355,15 @@ async fn verify_audit(config: &FileConfig) -> anyhow::Result<ExitCode> {
     let mut code = ExitCode::SUCCESS;
     for school in store.schools().await? {
         match store.verify_audit(school.id).await? {
-            Ok(n) => println!("{}: {n} audit entries, chain intact", school.name),
+            Ok(n) => {
+                let head = store
+                    .recent_audit(school.id, 1)
+                    .await?
+                    .first()
+                    .map(|e| e.hash.clone())
+                    .unwrap_or_default();
+                println!("{}: {n} audit entries, chain intact, head {head}", school.name)
+            }
             Err(broken) => {
                 println!("{}: {broken}", school.name);
                 code = ExitCode::from(2);

@@ -124,7 +124,7 @@ impl Store {
         actor: &Actor,
         now: i64,
     ) -> Result<AccountId> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(
             "INSERT INTO accounts (school_id, person_id, username, password_hash, must_change_password, created_at, \
              password_changed_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
@@ -179,7 +179,7 @@ impl Store {
         actor: &Actor,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "UPDATE accounts SET password_hash = $2, must_change_password = $3, password_changed_at = $4 WHERE id = $1",
         )
@@ -210,7 +210,7 @@ impl Store {
         actor: &Actor,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE accounts SET totp_secret = $2, totp_last_step = $3 WHERE id = $1")
             .bind(account.id.0)
             .bind(secret)

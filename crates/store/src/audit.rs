@@ -39,7 +39,7 @@ impl Actor {
 impl Store {
     /// Appends one entry in its own transaction.
     pub async fn audit(&self, school: SchoolId, entry: NewAuditEntry) -> Result<AuditEntry> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let e = append_on(&mut tx, school, entry).await?;
         tx.commit().await?;
         Ok(e)

@@ -46,7 +46,7 @@ pub struct EventFilter {
 impl Store {
     /// Writes events in one transaction.
     pub async fn insert_events(&self, school: SchoolId, events: &[FilterEvent]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for chunk in events.chunks(BATCH) {
             let mut sql = String::from(
                 "INSERT INTO filter_events (school_id, at_ms, source, client, device, person, group_name, name, kind, \
@@ -150,7 +150,18 @@ impl Store {
             add(" AND category = ?", c.clone(), &mut sql);
         }
         if let Some(n) = &f.name {
-            add(" AND name LIKE ?", format!("%{}%", n.replace(['%', '_'], "")), &mut sql);
+            let escaped: String = n
+                .to_lowercase()
+                .chars()
+                .flat_map(|c| {
+                    if matches!(c, '%' | '_' | '\\') {
+                        vec!['\\', c]
+                    } else {
+                        vec![c]
+                    }
+                })
+                .collect();
+            add(" AND lower(name) LIKE ? ESCAPE '\\'", format!("%{escaped}%"), &mut sql);
         }
         let time_from = binds.len() + 2;
         sql.push_str(&format!(

@@ -84,7 +84,7 @@ impl Store {
     /// can only be replaced by another illegal-content list (a provider's update), never
     /// turned into an ordinary one.
     pub async fn replace_list(&self, school: SchoolId, list: &NewList, actor: &Actor, now: i64) -> Result<ListRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let old = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LIST_COLUMNS} FROM lists WHERE school_id = $1 AND name = $2"
         )))
@@ -182,7 +182,7 @@ impl Store {
 
     /// Removes an ordinary list; illegal-content lists cannot be removed (UKSIC-F-IL-03).
     pub async fn remove_list(&self, school: SchoolId, name: &str, actor: &Actor, now: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let old = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LIST_COLUMNS} FROM lists WHERE school_id = $1 AND name = $2"
         )))
@@ -260,7 +260,7 @@ impl Store {
         actor: &Actor,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let before: Option<String> = sqlx::query("SELECT toml FROM policies WHERE school_id = $1 AND group_name = $2")
             .bind(school.0)
             .bind(group)

@@ -108,7 +108,7 @@ impl Store {
         actor: &Actor,
         now: i64,
     ) -> Result<PersonId> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let id = insert_person_on(&mut tx, school, person, now).await?;
         append_on(
             &mut tx,
@@ -218,7 +218,7 @@ impl Store {
         now: i64,
         allow_many_leavers: bool,
     ) -> Result<ImportSummary> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut summary = ImportSummary::default();
         let mut listed: HashSet<(PersonKind, String)> = HashSet::new();
         let mut added: HashMap<PersonKind, u64> = HashMap::new();

@@ -711,3 +711,83 @@ async fn serve_answers_dns_with_the_filter_and_the_canary() {
         "a teacher cannot read what pupils did"
     );
 }
+
+#[tokio::test]
+async fn second_factor_guesses_stay_counted_when_the_password_is_entered_again() {
+    let server = demo(Some(FAST));
+    let password = server.demo_password("hmarsh");
+    let c = Client::new(&server.url);
+    c.sign_in("hmarsh", &password).await;
+    let enrol = c.get("/sign-in/enrol").await;
+    let secret = element_text(&enrol.body, "totp-secret").expect("secret");
+    let csrf = hidden(&enrol.body, "csrf").expect("csrf");
+    c.post(
+        "/sign-in/enrol",
+        &[("csrf", &csrf), ("secret", &secret), ("code", &totp_now(&secret))],
+    )
+    .await;
+
+    // Someone with the password guesses codes, signing in again whenever they like.
+    let thief = Client::new(&server.url);
+    let mut locked = false;
+    for round in 0..4 {
+        assert_eq!(
+            thief.sign_in("hmarsh", &password).await.location.as_deref(),
+            Some("/sign-in/second-factor")
+        );
+        let csrf = thief.csrf("/sign-in/second-factor").await;
+        for i in 0..5 {
+            let r = thief
+                .post(
+                    "/sign-in/second-factor",
+                    &[("csrf", &csrf), ("code", &format!("{:06}", round * 5 + i))],
+                )
+                .await;
+            if r.status == StatusCode::SEE_OTHER && r.location.as_deref() == Some("/sign-in?reason=signed_out") {
+                locked = true;
+                break;
+            }
+        }
+        if locked {
+            break;
+        }
+    }
+    assert!(
+        locked,
+        "the eleventh guess is refused even though the password was entered again in between"
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_simultaneous_guesses_cannot_get_past_the_limit() {
+    let server = demo(Some(FAST));
+    let c = std::sync::Arc::new(Client::new(&server.url));
+    let csrf = c.csrf("/sign-in").await;
+    let mut tasks = Vec::new();
+    for i in 0..25 {
+        let (c, csrf) = (c.clone(), csrf.clone());
+        tasks.push(tokio::spawn(async move {
+            c.post(
+                "/sign-in",
+                &[
+                    ("csrf", &csrf),
+                    ("username", "mbell"),
+                    ("password", &format!("guess-{i}")),
+                ],
+            )
+            .await
+            .status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("request"));
+    }
+    let tried = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert!(
+        tried <= 10,
+        "at most 10 guesses are checked (DFE-CS-04): {tried} were, {refused} refused"
+    );
+    assert_eq!(tried + refused, 25);
+}
