@@ -115,7 +115,7 @@ async fn render_overview(
             .group(&group_name)
             .or_else(|| snapshot.group(store::UNIDENTIFIED))
             .ok_or(ConsoleError::NotFound)?;
-        let (host, path) = split_target(&q.target);
+        let (host, path) = policy::domain::split_target(&q.target);
         let d = snapshot.decide(&Request {
             host: &host,
             path: path.as_deref(),
@@ -150,26 +150,6 @@ async fn render_overview(
         group_names,
     };
     Ok(render(&page)?.into_response())
-}
-
-/// Splits `https://host/path` or `host/path` into a host and a path.
-fn split_target(target: &str) -> (String, Option<String>) {
-    let t = target.trim();
-    let t = t
-        .strip_prefix("http://")
-        .or_else(|| t.strip_prefix("https://"))
-        .unwrap_or(t);
-    match t.find(['/', '?']) {
-        Some(i) => (
-            t[..i].to_owned(),
-            Some(if t[i..].starts_with('?') {
-                format!("/{}", &t[i..])
-            } else {
-                t[i..].to_owned()
-            }),
-        ),
-        None => (t.to_owned(), None),
-    }
 }
 
 pub(crate) async fn lists(

@@ -93,6 +93,36 @@ fn check(host: &str) -> Result<(), BadHost> {
     Ok(())
 }
 
+/// Splits what a person typed (`https://www.Example.com/a?b`, `example.com`) into the host,
+/// normalised where it can be, and the path with its query, if any.
+pub fn split_target(target: &str) -> (String, Option<String>) {
+    let t = target.trim();
+    let t = t
+        .strip_prefix("http://")
+        .or_else(|| t.strip_prefix("https://"))
+        .unwrap_or(t);
+    let (host, path) = match t.find(['/', '?']) {
+        Some(i) => (&t[..i], Some(&t[i..])),
+        None => (t, None),
+    };
+    let host = host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host);
+    let host = match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let host = Domain::parse(host).map(|d| d.0).unwrap_or_else(|_| host.to_owned());
+    (
+        host,
+        path.map(|p| {
+            if p.starts_with('?') {
+                format!("/{p}")
+            } else {
+                p.to_owned()
+            }
+        }),
+    )
+}
+
 /// The most labels a lookup looks at. Entries deeper than this can only match names of at
 /// most this depth; real lists hold none.
 pub const MAX_LABELS: usize = 32;
@@ -183,6 +213,19 @@ mod tests {
         assert_eq!(
             Domain::parse(&format!("{}.com", ["abcdefghij"; 25].join("."))),
             Err(BadHost::TooLong)
+        );
+    }
+
+    #[test]
+    fn targets_split_into_host_and_path() {
+        assert_eq!(
+            split_target("https://www.Example.com/a/b?c=d"),
+            ("www.example.com".into(), Some("/a/b?c=d".into()))
+        );
+        assert_eq!(split_target("example.com"), ("example.com".into(), None));
+        assert_eq!(
+            split_target("http://user@example.com:8080?q=1"),
+            ("example.com".into(), Some("/?q=1".into()))
         );
     }
 

@@ -403,28 +403,6 @@ async fn group_for(
     }
 }
 
-/// Splits `https://host/path?q` or `host/path` into host and path.
-pub fn split_target(target: &str) -> (String, Option<String>) {
-    let t = target.trim();
-    let t = t
-        .strip_prefix("http://")
-        .or_else(|| t.strip_prefix("https://"))
-        .unwrap_or(t);
-    let (host, path) = match t.find(['/', '?']) {
-        Some(i) => (&t[..i], Some(t[i..].to_owned())),
-        None => (t, None),
-    };
-    let host = host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host);
-    let host = match host.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    };
-    let host = policy::Domain::parse(host)
-        .map(|d| d.to_string())
-        .unwrap_or_else(|_| host.to_owned());
-    (host, path.map(|p| if p.starts_with('?') { format!("/{p}") } else { p }))
-}
-
 pub async fn explain(config: &FileConfig, opts: ExplainOptions) -> anyhow::Result<ExitCode> {
     let store = open_existing(config).await?;
     let school = only_school(&store).await?;
@@ -451,7 +429,7 @@ pub async fn explain(config: &FileConfig, opts: ExplainOptions) -> anyhow::Resul
     let one_line = opts.file.is_some() || targets.len() > 1;
     let mut out = std::io::stdout().lock();
     for target in &targets {
-        let (host, path) = split_target(target);
+        let (host, path) = policy::domain::split_target(target);
         let d = snapshot.decide(&Request {
             host: &host,
             path: path.as_deref(),
@@ -492,19 +470,6 @@ pub async fn explain(config: &FileConfig, opts: ExplainOptions) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn targets_split_into_host_and_path() {
-        assert_eq!(
-            split_target("https://www.Example.com/a/b?c=d"),
-            ("www.example.com".into(), Some("/a/b?c=d".into()))
-        );
-        assert_eq!(split_target("example.com"), ("example.com".into(), None));
-        assert_eq!(
-            split_target("http://user@example.com:8080?q=1"),
-            ("example.com".into(), Some("/?q=1".into()))
-        );
-    }
 
     #[test]
     fn times_are_read_as_school_time_or_with_an_offset() {
