@@ -71,7 +71,7 @@ pub struct SubnetGroup {
 impl Default for DnsConfig {
     fn default() -> Self {
         DnsConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 5353)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 5300)),
             upstreams: Vec::new(),
             upstream_timeout: Duration::from_secs(2),
             block_mode: BlockModeConfig::default(),

@@ -136,7 +136,7 @@ pub struct ServeArgs {
     /// Console address [default: 127.0.0.1:8080]
     #[arg(long, value_name = "ADDR")]
     pub console: Option<std::net::SocketAddr>,
-    /// DNS address [default: 127.0.0.1:5353]
+    /// DNS address [default: 127.0.0.1:5300]
     #[arg(long, value_name = "ADDR")]
     pub dns: Option<std::net::SocketAddr>,
     /// Proxy address [default: 127.0.0.1:3128]

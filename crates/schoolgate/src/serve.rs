@@ -78,7 +78,16 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         queue: queue.clone(),
         engine: engine.clone(),
     });
-    let dns_line = start_dns(&config, &args, console_addr, engine, &health, dns_stopped, sink).await?;
+    // A DNS port that is taken (by another resolver, or mDNS on a desktop) must not stop the
+    // console from starting: say so in the banner and on /healthz instead.
+    let dns_line = match start_dns(&config, &args, console_addr, engine, &health, dns_stopped, sink).await {
+        Ok(line) => line,
+        Err(e) => {
+            let why = format!("not running: {e:#}");
+            health.report("dns", false, why.clone());
+            why
+        }
+    };
 
     // The first lines a newcomer reads.
     let mut out = std::io::stdout().lock();

@@ -36,6 +36,8 @@ pub struct ServerOptions {
     pub config: Option<String>,
     /// Use this data directory instead of a new temporary one.
     pub data: Option<PathBuf>,
+    /// The DNS address to ask for [default: a free port].
+    pub dns: Option<String>,
     pub extra_args: Vec<String>,
 }
 
@@ -53,12 +55,13 @@ impl Server {
         let mut cmd = Command::new(bin);
         // Free ports for every listener; an upstream on loopback that answers nothing, so no
         // test ever sends a question off this machine.
+        let dns = options.dns.clone().unwrap_or_else(|| "127.0.0.1:0".into());
         cmd.args([
             "serve",
             "--console",
             "127.0.0.1:0",
             "--dns",
-            "127.0.0.1:0",
+            &dns,
             "--upstream",
             "127.0.0.1:9",
             "--data",

@@ -791,3 +791,41 @@ async fn a_burst_of_simultaneous_guesses_cannot_get_past_the_limit() {
     );
     assert_eq!(tried + refused, 25);
 }
+
+#[tokio::test]
+async fn a_taken_dns_port_leaves_the_console_running_and_says_so() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let server = Server::start(
+        BIN,
+        ServerOptions {
+            demo: true,
+            dns: Some(addr),
+            ..ServerOptions::default()
+        },
+    );
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.contains("DNS:") && l.contains("not running")),
+        "{:?}",
+        server.banner
+    );
+    let json: serde_json::Value = reqwest::get(format!("{}/healthz", server.url))
+        .await
+        .expect("healthz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(json["components"]["dns"]["up"], false, "{json}");
+    assert_eq!(json["status"], "degraded");
+    assert_eq!(
+        Client::new(&server.url)
+            .sign_in("mbell", &server.demo_password("mbell"))
+            .await
+            .location
+            .as_deref(),
+        Some("/dashboard")
+    );
+}
