@@ -18,7 +18,7 @@ use register::people::{PersonKind, SchoolId};
 use register::roles::{Permission, Role};
 use serde::Deserialize;
 use serde_json::json;
-use store::{Account, Actor, NewAccount, NewPerson, SessionStage};
+use store::{Account, Actor, NewPerson, SessionStage};
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::error::ConsoleError;
@@ -724,9 +724,6 @@ pub(crate) async fn setup(
     }
     if let (true, Some(role)) = (errors.is_empty(), role) {
         let t = now();
-        if !state.store().consume_setup_token(&token_hash(&token), t).await? {
-            return Err(ConsoleError::NotFound);
-        }
         let actor = Actor {
             label: "setup-link".into(),
             origin: addr.ip().to_string(),
@@ -749,19 +746,20 @@ pub(crate) async fn setup(
             ],
             expires_at: None,
         };
-        let person = state.store().insert_person(school_id, &person, &actor, t).await?;
         let pw = form.password.clone();
         let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
             .await
             .map_err(|e| ConsoleError::Internal(e.to_string()))?;
-        let account = NewAccount {
-            person,
-            username: form.username.clone(),
-            password_hash: hash,
-            must_change_password: false,
-        };
-        state.store().create_account(school_id, &account, &actor, t).await?;
-        return Ok(Redirect::to("/sign-in?reason=setup").into_response());
+        let created = state
+            .store()
+            .create_first_administrator(&token_hash(&token), &person, &form.username, &hash, &actor, t)
+            .await;
+        match created {
+            Ok(true) => return Ok(Redirect::to("/sign-in?reason=setup").into_response()),
+            Ok(false) => return Err(ConsoleError::NotFound),
+            Err(store::StoreError::Conflict(why)) => errors.push(capitalise(&why)),
+            Err(e) => return Err(e.into()),
+        }
     }
     form.password.clear();
     form.confirm.clear();

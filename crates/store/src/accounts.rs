@@ -484,3 +484,66 @@ fn account_from_row(r: &AnyRow) -> Result<Account> {
         permissions: split_names(&permissions)?,
     })
 }
+
+impl Store {
+    /// Uses a setup link to create a school's first administrator: the link is marked used,
+    /// the person added and the account created in one transaction, so a failure (a username
+    /// taken meanwhile, say) leaves the link usable. Returns false when the link is unknown,
+    /// used or expired. The link decides the school.
+    pub async fn create_first_administrator(
+        &self,
+        token_hash: &str,
+        person: &crate::NewPerson,
+        username: &str,
+        password_hash: &str,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let used = sqlx::query(
+            "UPDATE setup_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+             RETURNING school_id",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(used) = used else { return Ok(false) };
+        let school = SchoolId(used.try_get("school_id")?);
+        let person_id = crate::people::insert_person_on(&mut tx, school, person, now).await?;
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(
+                now,
+                "person.create",
+                &format!("person:{}", person_id.0),
+                crate::people::describe_new(person),
+            ),
+        )
+        .await?;
+        let row = sqlx::query(
+            "INSERT INTO accounts (school_id, person_id, username, password_hash, must_change_password, created_at, \
+             password_changed_at) VALUES ($1, $2, $3, $4, 0, $5, $5) RETURNING id",
+        )
+        .bind(school.0)
+        .bind(person_id.0)
+        .bind(username)
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| crate::conflict(e, || format!("the username {username:?} is already taken")))?;
+        let id: i64 = row.try_get("id")?;
+        let details =
+            serde_json::json!({"person": person_id.0, "username": username, "first_administrator": true}).to_string();
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(now, "account.create", &format!("account:{id}"), details),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

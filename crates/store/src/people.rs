@@ -339,7 +339,7 @@ fn new_person_from_import(p: &ImportedPerson) -> NewPerson {
     }
 }
 
-async fn insert_person_on(
+pub(crate) async fn insert_person_on(
     conn: &mut sqlx::AnyConnection,
     school: SchoolId,
     p: &NewPerson,
@@ -455,7 +455,7 @@ async fn update_from_import(
     Ok(true)
 }
 
-fn describe_new(p: &NewPerson) -> String {
+pub(crate) fn describe_new(p: &NewPerson) -> String {
     json!({"after": {
         "kind": p.kind.as_str(), "external_id": p.external_id, "given_name": p.given_name, "family_name": p.family_name,
         "year": p.year.map(|y| y.to_string()), "group": p.default_group().0, "email": p.email,

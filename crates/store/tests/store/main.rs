@@ -734,3 +734,61 @@ async fn filter_events_are_written_in_batches_and_searched_by_person_verdict_and
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_setup_link_is_used_up_only_when_the_first_administrator_is_created() {
+    each_database(
+        "a_setup_link_is_used_up_only_when_the_first_administrator_is_created",
+        |store, label| async move {
+            let school = store.create_school("Our School", NOW).await.expect("school");
+            let mut admin = pupil("", "Alex", "Rivers", 0);
+            admin.kind = PersonKind::Staff;
+            admin.external_id = None;
+            admin.year = None;
+            admin.roles = vec![Role::ItAdministrator];
+            // Someone already has the username: the attempt fails and changes nothing.
+            let mut other = admin.clone();
+            other.given_name = "Other".into();
+            let p = store
+                .insert_person(school, &other, &actor(), NOW)
+                .await
+                .expect("person");
+            let taken = NewAccount {
+                person: p,
+                username: "arivers".into(),
+                password_hash: "h".into(),
+                must_change_password: false,
+            };
+            store
+                .create_account(school, &taken, &actor(), NOW)
+                .await
+                .expect("account");
+            store
+                .create_setup_token(school, "link", NOW, NOW + 3600)
+                .await
+                .expect("token");
+            let clash = store
+                .create_first_administrator("link", &admin, "arivers", "h", &actor(), NOW + 1)
+                .await;
+            assert!(matches!(clash, Err(StoreError::Conflict(_))), "{label}: {clash:?}");
+            let (people, _) = store.search_people(school, "alex", true, 10, 0).await.expect("search");
+            assert!(people.is_empty(), "{label}: no person left behind");
+            assert!(
+                store
+                    .create_first_administrator("link", &admin, "alexr", "h", &actor(), NOW + 2)
+                    .await
+                    .expect("works"),
+                "{label}: the link still works"
+            );
+            assert!(
+                !store
+                    .create_first_administrator("link", &admin, "alexr2", "h", &actor(), NOW + 3)
+                    .await
+                    .expect("refused"),
+                "{label}: once"
+            );
+            assert!(store.account_by_username("alexr").await.expect("lookup").is_some());
+        },
+    )
+    .await;
+}
