@@ -125,6 +125,11 @@ impl CategorySet {
         CategorySet(self.0 & other.0)
     }
 
+    /// The categories of `self` that are not in `other`.
+    pub fn without(self, other: CategorySet) -> CategorySet {
+        CategorySet(self.0 & !other.0)
+    }
+
     pub fn contains(self, c: Category) -> bool {
         self.0 & c.bit() != 0
     }

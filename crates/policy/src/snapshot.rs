@@ -268,7 +268,7 @@ impl CompiledGroup {
                         by_time = by_time.union(r.categories);
                         first_rule.get_or_insert(i as u8);
                     }
-                    TimeEffect::Allow => blocked = CategorySet::from_bits(blocked.bits() & !r.categories.bits()),
+                    TimeEffect::Allow => blocked = blocked.without(r.categories),
                 }
             }
         }
@@ -860,15 +860,5 @@ impl Engine {
         let s = build()?;
         self.replace(s);
         Ok(())
-    }
-}
-
-impl CategorySet {
-    pub(crate) fn from_bits(bits: u64) -> CategorySet {
-        Category::ALL
-            .iter()
-            .copied()
-            .filter(|c| bits & (1u64 << (*c as u8)) != 0)
-            .collect()
     }
 }

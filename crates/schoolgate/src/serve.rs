@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use anyhow::Context;
 use console::HealthBoard;
@@ -325,6 +326,7 @@ async fn start_dns(
     })?;
     let addr = udp.local_addr()?;
     let server = dns::DnsServer::new(handler.clone(), limits, Some(sink));
+    let counters = server.counters.clone();
     tokio::spawn(server.clone().serve_udp(udp, stop.clone()));
     tokio::spawn(server.serve_tcp(tcp, stop));
     let forwarding = if upstreams.is_empty() {
@@ -352,9 +354,14 @@ async fn start_dns(
                 "dns_upstreams",
                 up > 0,
                 format!(
-                    "{up} of {} upstream resolvers answer; {} questions unanswered so far",
+                    "{up} of {} upstream resolvers answer; {} questions so far, {} unanswered upstream, {} dropped by the \
+                     per-client limit, {} dropped while busy, {} TCP connections refused",
                     states.len(),
-                    handler.upstreams.failures.load(std::sync::atomic::Ordering::Relaxed)
+                    counters.queries.load(Relaxed),
+                    handler.upstreams.failures.load(Relaxed),
+                    counters.rate_limited.load(Relaxed),
+                    counters.busy.load(Relaxed),
+                    counters.tcp_refused.load(Relaxed),
                 ),
             );
         }

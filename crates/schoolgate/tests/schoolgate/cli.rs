@@ -2,25 +2,7 @@
 
 use std::process::Command;
 
-use crate::BIN;
-
-fn run(args: &[&str], data: &std::path::Path) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("run schoolgate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn fixture(name: &str) -> String {
-    format!("{}/../../tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
-}
+use crate::{BIN, fixture, run};
 
 #[tokio::test]
 async fn people_import_lists_every_bad_row_and_changes_nothing_then_imports_a_good_file() {

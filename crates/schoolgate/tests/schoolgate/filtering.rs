@@ -1,32 +1,12 @@
 //! The filter from the outside: importing lists, explaining decisions, illegal-content lists,
 //! and the console's filtering pages on a running server.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::{BIN, Client, demo, element_text, hidden, totp_now};
-
-fn run(args: &[&str], data: &Path) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("run schoolgate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn fixture(name: &str) -> String {
-    format!("{}/../../tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
-}
+use crate::{Client, demo, element_text, fixture, hidden, run, totp_now};
 
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()

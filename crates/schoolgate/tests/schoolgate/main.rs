@@ -12,6 +12,26 @@ use totp_rs::{Algorithm, Secret, TOTP};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_schoolgate");
 
+/// Runs a one-off command on a data directory: exit code, standard output, standard error.
+pub fn run(args: &[&str], data: &std::path::Path) -> (i32, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("run schoolgate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// A file under `tests/data`.
+pub fn fixture(name: &str) -> String {
+    format!("{}/../../tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
 /// A config that makes the lock-outs quick enough to test.
 pub const FAST: &str = r#"
 [console]
