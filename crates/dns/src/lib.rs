@@ -5,7 +5,7 @@
 //! group's policy applies), then the policy engine, then [`handler`]: blocked names get the
 //! block page's address or NXDOMAIN, search engines get a CNAME to their safe-search host,
 //! the DoH canary gets NXDOMAIN, and everything else is answered from the [`cache`] or
-//! forwarded to the [`upstream`] resolvers. [`server`] holds the sockets and the limits.
+//! forwarded to the [`upstream`] resolvers (plain DNS or DNS-over-TLS). [`server`] holds the sockets and the limits.
 //! Wire format is hickory-proto's; nothing here parses packets by hand.
 
 pub mod cache;
@@ -17,4 +17,4 @@ pub mod upstream;
 pub use handler::{BlockMode, Handler, Outcome};
 pub use identify::{Attribution, Subnet, Who};
 pub use server::{DnsServer, EventSink, Limits, bind};
-pub use upstream::Upstreams;
+pub use upstream::{UpstreamAddr, Upstreams};

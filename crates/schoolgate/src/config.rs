@@ -32,9 +32,13 @@ pub struct FileConfig {
 pub struct DnsConfig {
     pub listen: SocketAddr,
     /// Resolvers allowed names are forwarded to, tried in order (`"9.9.9.9"`,
-    /// `"[2620:fe::fe]:53"`). Empty: the machine's own (`/etc/resolv.conf`).
+    /// `"[2620:fe::fe]:53"`, or DNS-over-TLS `"tls://9.9.9.9#dns.quad9.net"`). Empty: the
+    /// machine's own (`/etc/resolv.conf`).
     #[serde(deserialize_with = "upstreams")]
-    pub upstreams: Vec<SocketAddr>,
+    pub upstreams: Vec<dns::UpstreamAddr>,
+    /// A PEM file of CA certificates trusted for DNS-over-TLS upstreams besides the public
+    /// roots (a trust's own resolver).
+    pub upstream_ca: Option<PathBuf>,
     #[serde(deserialize_with = "duration")]
     pub upstream_timeout: Duration,
     /// `block_page` (blocked names answer with the block page's address) or `nxdomain`.
@@ -73,6 +77,7 @@ impl Default for DnsConfig {
         DnsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5300)),
             upstreams: Vec::new(),
+            upstream_ca: None,
             upstream_timeout: Duration::from_secs(2),
             block_mode: BlockModeConfig::default(),
             block_page_ipv4: None,
@@ -85,15 +90,12 @@ impl Default for DnsConfig {
     }
 }
 
-/// An upstream address, with port 53 when none is given.
-pub fn parse_upstream(text: &str) -> Result<SocketAddr, String> {
-    let t = text.trim();
-    t.parse::<SocketAddr>()
-        .or_else(|_| t.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-        .map_err(|_| format!("{t:?} is not an address such as 9.9.9.9 or [2620:fe::fe]:53"))
+/// An upstream resolver: an address (port 53 when none is given) or `tls://ADDR#NAME`.
+pub fn parse_upstream(text: &str) -> Result<dns::UpstreamAddr, String> {
+    text.parse()
 }
 
-fn upstreams<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+fn upstreams<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<dns::UpstreamAddr>, D::Error> {
     let list = Vec::<String>::deserialize(d)?;
     list.iter()
         .map(|s| parse_upstream(s).map_err(serde::de::Error::custom))

@@ -142,10 +142,11 @@ pub struct ServeArgs {
     /// Proxy address [default: 127.0.0.1:3128]
     #[arg(long, value_name = "ADDR")]
     pub proxy: Option<std::net::SocketAddr>,
-    /// An upstream resolver for allowed names (repeat for several, tried in order)
+    /// An upstream resolver for allowed names: 9.9.9.9, [2620:fe::fe]:53, or DNS-over-TLS
+    /// tls://9.9.9.9#dns.quad9.net (repeat for several, tried in order)
     /// [default: dns.upstreams, or /etc/resolv.conf]
     #[arg(long = "upstream", value_name = "ADDR", value_parser = config::parse_upstream)]
-    pub upstreams: Vec<std::net::SocketAddr>,
+    pub upstreams: Vec<dns::UpstreamAddr>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -260,13 +260,14 @@ async fn watch_events(queue: events::EventQueue, health: HealthBoard) {
 
 /// The machine's own resolvers, from `/etc/resolv.conf`, leaving out our own address so that
 /// schoolgate never forwards to itself.
-fn system_resolvers(ours: std::net::SocketAddr) -> Vec<std::net::SocketAddr> {
+fn system_resolvers(ours: std::net::SocketAddr) -> Vec<dns::UpstreamAddr> {
     let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("nameserver"))
         .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
         .map(|ip| std::net::SocketAddr::new(ip, 53))
         .filter(|a| *a != ours)
+        .map(dns::UpstreamAddr::plain)
         .collect()
 }
 
@@ -288,6 +289,15 @@ async fn start_dns(
     } else {
         system_resolvers(c.listen)
     };
+    let extra_roots = match &c.upstream_ca {
+        None => Vec::new(),
+        Some(path) => {
+            use rustls_pki_types::pem::PemObject;
+            rustls_pki_types::CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("dns.upstream_ca: cannot read CA certificates from {}", path.display()))?
+        }
+    };
     let block = match c.block_mode {
         BlockModeConfig::Nxdomain => dns::BlockMode::NxDomain,
         BlockModeConfig::BlockPage => {
@@ -308,7 +318,7 @@ async fn start_dns(
     let handler = Arc::new(dns::Handler {
         engine,
         attribution,
-        upstreams: dns::Upstreams::new(&upstreams, c.upstream_timeout),
+        upstreams: dns::Upstreams::with_roots(&upstreams, c.upstream_timeout, extra_roots),
         cache: dns::cache::AnswerCache::new(c.cache_entries, std::time::Duration::from_secs(86_400)),
         block,
         fallback_group: store::UNIDENTIFIED.into(),

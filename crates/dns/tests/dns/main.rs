@@ -1,6 +1,7 @@
 //! The DNS server against real parts: an upstream DNS server started inside the test, and
 //! questions sent over real UDP and TCP sockets (and with `dig` when it is installed).
 
+mod tls;
 mod upstream;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -17,7 +18,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 pub const BLOCK_PAGE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 
-fn engine() -> Arc<policy::Engine> {
+pub fn engine() -> Arc<policy::Engine> {
     let mut b = SnapshotBuilder::new(11);
     let games = parse_list("games", ListFormat::Domains, &b"games.example.org\n"[..]);
     b.add_list(ListInfo::new("t/games", "t", Category::Games, false), &games);
@@ -67,7 +68,10 @@ pub async fn start(block: BlockMode, upstreams: Vec<SocketAddr>, limits: Limits,
     let handler = Arc::new(Handler {
         engine: engine(),
         attribution: attribution.clone(),
-        upstreams: Upstreams::new(&ups, Duration::from_millis(400)),
+        upstreams: Upstreams::new(
+            &ups.into_iter().map(dns::UpstreamAddr::plain).collect::<Vec<_>>(),
+            Duration::from_millis(400),
+        ),
         cache: dns::cache::AnswerCache::new(10_000, Duration::from_secs(3600)),
         block,
         fallback_group: "unidentified".into(),
@@ -385,7 +389,7 @@ async fn a_failing_upstream_is_skipped_and_no_upstream_means_servfail_quickly() 
     let handler = Arc::new(Handler {
         engine: engine(),
         attribution: Arc::new(Attribution::new(vec![], "unidentified")),
-        upstreams: Upstreams::new(&[only_dead.1], Duration::from_millis(300)),
+        upstreams: Upstreams::new(&[dns::UpstreamAddr::plain(only_dead.1)], Duration::from_millis(300)),
         cache: dns::cache::AnswerCache::new(100, Duration::from_secs(60)),
         block: BlockMode::NxDomain,
         fallback_group: "unidentified".into(),

@@ -73,7 +73,7 @@ fn name(s: &str) -> Name {
     Name::from_ascii(s).expect("name")
 }
 
-fn answer(q: &[u8], asked: &Mutex<HashMap<(String, RecordType), usize>>, udp: bool) -> Option<Vec<u8>> {
+pub fn answer(q: &[u8], asked: &Mutex<HashMap<(String, RecordType), usize>>, udp: bool) -> Option<Vec<u8>> {
     let req = Message::from_vec(q).ok()?;
     let query = req.queries.first()?.clone();
     let qname = query.name.to_ascii().to_ascii_lowercase();
