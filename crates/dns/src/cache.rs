@@ -1,8 +1,13 @@
 //! The answer cache: honours TTLs, caches negative answers (RFC 2308), bounded in size.
+//!
+//! Each entry also remembers the last answer it was encoded into, for as long as its TTLs
+//! read the same (a second): a busy name is then answered by copying bytes and writing the
+//! client's ID and question into them, instead of cloning and encoding a message each time.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
 use moka::sync::Cache;
@@ -18,25 +23,82 @@ pub struct Key {
     pub checking_disabled: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Entry {
-    answer: Arc<Message>,
+    answer: Message,
     stored: Instant,
     ttl: Duration,
+    wire: ArcSwapOption<Wire>,
+}
+
+/// An answer as it was sent: for which age (whole seconds since it was stored) and which
+/// request shape ([`Shape`]), and the bytes.
+#[derive(Debug)]
+struct Wire {
+    age: u32,
+    shape: Shape,
+    bytes: Box<[u8]>,
+}
+
+/// What, besides the question, makes two answers from one cache entry differ: the
+/// request's RD bit and whether it had EDNS (its DO bit is part of the [`Key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub recursion_desired: bool,
+    pub edns: bool,
 }
 
 struct Expiry;
 
-impl moka::Expiry<Key, Entry> for Expiry {
-    fn expire_after_create(&self, _: &Key, e: &Entry, _: Instant) -> Option<Duration> {
+impl moka::Expiry<Key, Arc<Entry>> for Expiry {
+    fn expire_after_create(&self, _: &Key, e: &Arc<Entry>, _: Instant) -> Option<Duration> {
         Some(e.ttl)
+    }
+}
+
+/// A cache entry found for a question.
+#[derive(Debug)]
+pub struct Hit {
+    entry: Arc<Entry>,
+    age: u32,
+}
+
+impl Hit {
+    /// The answer with its TTLs counted down by the time it has been cached.
+    pub fn message(&self) -> Message {
+        let mut m = self.entry.answer.clone();
+        for r in m
+            .answers
+            .iter_mut()
+            .chain(m.authorities.iter_mut())
+            .chain(m.additionals.iter_mut())
+        {
+            r.ttl = r.ttl.saturating_sub(self.age);
+        }
+        m
+    }
+
+    /// The bytes last sent for this entry, if they are still right for this age and shape.
+    pub fn wire(&self, shape: Shape) -> Option<Arc<[u8]>> {
+        let w = self.entry.wire.load();
+        let w = w.as_ref()?;
+        (w.age == self.age && w.shape == shape).then(|| Arc::from(&w.bytes[..]))
+    }
+
+    /// Remembers the bytes sent, for the next question in the same second.
+    pub fn remember(&self, shape: Shape, bytes: &[u8]) {
+        self.entry.wire.store(Some(Arc::new(Wire {
+            age: self.age,
+            shape,
+            bytes: bytes.into(),
+        })));
     }
 }
 
 /// Answers by question, until their TTL runs out.
 #[derive(Clone)]
 pub struct AnswerCache {
-    inner: Cache<Key, Entry>,
+    inner: Cache<Key, Arc<Entry>>,
     max_ttl: Duration,
 }
 
@@ -78,33 +140,30 @@ impl AnswerCache {
         if let Some(ttl) = cacheable_ttl(answer, self.max_ttl) {
             self.inner.insert(
                 key,
-                Entry {
-                    answer: Arc::new(answer.clone()),
+                Arc::new(Entry {
+                    answer: answer.clone(),
                     stored: now,
                     ttl,
-                },
+                    wire: ArcSwapOption::empty(),
+                }),
             );
         }
     }
 
-    /// A cached answer with its TTLs counted down by the time it has been cached.
-    pub fn get(&self, key: &Key, now: Instant) -> Option<Message> {
-        let e = self.inner.get(key)?;
-        let elapsed = now.saturating_duration_since(e.stored);
-        if elapsed >= e.ttl {
+    /// The entry for `key`, while its TTL lasts.
+    pub fn lookup(&self, key: &Key, now: Instant) -> Option<Hit> {
+        let entry = self.inner.get(key)?;
+        let elapsed = now.saturating_duration_since(entry.stored);
+        if elapsed >= entry.ttl {
             return None;
         }
-        let spent = elapsed.as_secs() as u32;
-        let mut m = (*e.answer).clone();
-        for r in m
-            .answers
-            .iter_mut()
-            .chain(m.authorities.iter_mut())
-            .chain(m.additionals.iter_mut())
-        {
-            r.ttl = r.ttl.saturating_sub(spent);
-        }
-        Some(m)
+        let age = u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX);
+        Some(Hit { entry, age })
+    }
+
+    /// A cached answer with its TTLs counted down by the time it has been cached.
+    pub fn get(&self, key: &Key, now: Instant) -> Option<Message> {
+        self.lookup(key, now).map(|h| h.message())
     }
 
     pub fn len(&self) -> u64 {

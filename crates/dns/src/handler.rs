@@ -11,7 +11,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use policy::{Decision, LocalTime, Request, Verdict};
 
-use crate::cache::{AnswerCache, Key};
+use crate::cache::{AnswerCache, Key, Shape};
 use crate::identify::{Attribution, Who};
 use crate::upstream::Upstreams;
 
@@ -74,33 +74,168 @@ fn format_error(request: &[u8]) -> Option<Vec<u8>> {
     m.to_vec().ok()
 }
 
+/// A question part-answered without waiting: what [`Handler::prepare`] returns.
+#[derive(Debug)]
+pub enum Prepared {
+    /// Nothing must be sent (too short to answer, or not a question).
+    Drop,
+    /// The answer, ready to send.
+    Ready(Vec<u8>, Option<Outcome>),
+    /// An allowed name that is not cached: finish with [`Handler::finish`].
+    Forward(Box<Pending>),
+}
+
+/// A question waiting for an upstream.
+#[derive(Debug)]
+pub struct Pending {
+    req: Message,
+    name: String,
+    who: Who,
+    decision: Option<Decision>,
+    udp: bool,
+}
+
 impl Handler {
-    /// Answers one request. `udp_limit` is the transport's size limit (`None` over TCP).
+    /// Answers one request. `udp` says whether the transport's size limit applies.
     /// Returns `None` for what must be dropped (too short to answer, or not a question).
     pub async fn handle(&self, request: &[u8], client: IpAddr, udp: bool) -> Option<(Vec<u8>, Option<Outcome>)> {
+        match self.prepare(request, client, udp) {
+            Prepared::Drop => None,
+            Prepared::Ready(bytes, outcome) => Some((bytes, outcome)),
+            Prepared::Forward(p) => self.finish(*p).await,
+        }
+    }
+
+    /// Everything that needs no upstream, done at once: malformed requests, blocks, the DoH
+    /// canary, and answers from the cache. The socket loop answers these itself, so that
+    /// most questions cost no task and no wait.
+    pub fn prepare(&self, request: &[u8], client: IpAddr, udp: bool) -> Prepared {
         let req = match Message::from_vec(request) {
             Ok(m) => m,
-            Err(_) => return format_error(request).map(|r| (r, None)),
+            Err(_) => {
+                return match format_error(request) {
+                    Some(r) => Prepared::Ready(r, None),
+                    None => Prepared::Drop,
+                };
+            }
         };
         if req.metadata.message_type != MessageType::Query {
-            return None;
+            return Prepared::Drop;
         }
         let id = req.metadata.id;
+        let refuse = |op: OpCode, code: ResponseCode| match Message::error_msg(id, op, code).to_vec() {
+            Ok(r) => Prepared::Ready(r, None),
+            Err(_) => Prepared::Drop,
+        };
         if req.metadata.op_code != OpCode::Query {
-            return Message::error_msg(id, req.metadata.op_code, ResponseCode::NotImp)
-                .to_vec()
-                .ok()
-                .map(|r| (r, None));
+            return refuse(req.metadata.op_code, ResponseCode::NotImp);
         }
         let [q] = req.queries.as_slice() else {
-            return Message::error_msg(id, OpCode::Query, ResponseCode::FormErr)
-                .to_vec()
-                .ok()
-                .map(|r| (r, None));
+            return refuse(OpCode::Query, ResponseCode::FormErr);
         };
         let name = q.name.to_ascii().trim_end_matches('.').to_ascii_lowercase();
         let who = self.attribution.identify(client, Instant::now());
-        let (mut response, decision, from_cache) = self.answer(&req, q, &name, &who).await;
+        if name == DOH_CANARY {
+            let m = self.synthesised(&req, q, ResponseCode::NXDomain, vec![]);
+            return self.ready(&req, m, name, who, None, false, udp);
+        }
+        let decision = self.decide(&name, &who);
+        match decision.map(|d| d.verdict) {
+            // No policy at all: fail closed.
+            None | Some(Verdict::Block) => {
+                let m = self.blocked(&req, q);
+                self.ready(&req, m, name, who, decision, false, udp)
+            }
+            Some(Verdict::SafeSearch(target)) => match self.safe_search_now(&req, q, target) {
+                Some(m) => self.ready(&req, m, name, who, decision, false, udp),
+                None => Prepared::Forward(Box::new(Pending {
+                    req,
+                    name,
+                    who,
+                    decision,
+                    udp,
+                })),
+            },
+            Some(Verdict::Allow) => {
+                let Some(hit) = self.cache.lookup(&cache_key(&req, q), Instant::now()) else {
+                    return Prepared::Forward(Box::new(Pending {
+                        req,
+                        name,
+                        who,
+                        decision,
+                        udp,
+                    }));
+                };
+                let shape = Shape {
+                    recursion_desired: req.metadata.recursion_desired,
+                    edns: req.edns.is_some(),
+                };
+                let limit = size_limit(&req, udp);
+                if let Some(wire) = hit.wire(shape)
+                    && wire.len() <= limit
+                    && let Some(bytes) = reuse(&wire, request, q)
+                {
+                    return Prepared::Ready(bytes, Some(outcome(name, q, who, decision, &wire, true)));
+                }
+                let mut m = hit.message();
+                m.metadata.id = id;
+                m.queries = vec![q.clone()];
+                let ready = self.ready(&req, m, name, who, decision, true, udp);
+                if let Prepared::Ready(bytes, _) = &ready
+                    && !truncated(bytes)
+                {
+                    hit.remember(shape, bytes);
+                }
+                ready
+            }
+        }
+    }
+
+    /// Answers a [`Prepared::Forward`] question from the upstreams.
+    pub async fn finish(&self, p: Pending) -> Option<(Vec<u8>, Option<Outcome>)> {
+        let Pending {
+            req,
+            name,
+            who,
+            decision,
+            udp,
+        } = p;
+        let q = req.queries.first()?.clone();
+        let (m, from_cache) = match decision.map(|d| d.verdict) {
+            Some(Verdict::SafeSearch(target)) => (self.safe_search(&req, &q, target).await, false),
+            _ => self.resolve(&req, &q).await,
+        };
+        match self.ready(&req, m, name, who, decision, from_cache, udp) {
+            Prepared::Ready(bytes, outcome) => Some((bytes, outcome)),
+            _ => None,
+        }
+    }
+
+    fn decide(&self, name: &str, who: &Who) -> Option<Decision> {
+        let snapshot = self.engine.snapshot();
+        let group = snapshot
+            .group(&who.group)
+            .or_else(|| snapshot.group(&self.fallback_group))?;
+        Some(snapshot.decide(&Request {
+            host: name,
+            path: None,
+            group,
+            at: LocalTime::uk(unix_now()),
+        }))
+    }
+
+    /// Encodes `response` for the client: EDNS as asked, and truncated if too big.
+    #[allow(clippy::too_many_arguments)]
+    fn ready(
+        &self,
+        req: &Message,
+        mut response: Message,
+        name: String,
+        who: Who,
+        decision: Option<Decision>,
+        from_cache: bool,
+        udp: bool,
+    ) -> Prepared {
         // RFC 6891: an EDNS question gets an EDNS answer (with our own payload size and the
         // client's DO bit), and a plain one gets a plain answer.
         response.edns = req.edns.as_ref().map(|e| {
@@ -109,59 +244,29 @@ impl Handler {
             ours.set_dnssec_ok(e.flags().dnssec_ok);
             ours
         });
-        let rcode = response.metadata.response_code;
-        // Over UDP: what the client can take, but never more than the 1232 bytes we advertise
-        // (DNS flag day 2020), so that schoolgate cannot be used to amplify an attack.
-        let limit = if udp {
-            req.edns
-                .as_ref()
-                .map(|e| usize::from(e.max_payload().clamp(512, 1232)))
-                .unwrap_or(512)
-        } else {
-            65_535
+        let Ok(mut bytes) = response.to_vec() else {
+            return Prepared::Drop;
         };
-        let mut bytes = response.to_vec().ok()?;
-        if bytes.len() > limit {
+        if bytes.len() > size_limit(req, udp) {
             // Too big for this transport: the header and question with TC set, so the
             // client asks again over TCP.
-            bytes = response.truncate().to_vec().ok()?;
+            match response.truncate().to_vec() {
+                Ok(b) => bytes = b,
+                Err(_) => return Prepared::Drop,
+            }
         }
+        let Some(q) = req.queries.first() else {
+            return Prepared::Drop;
+        };
         let outcome = Outcome {
             name,
             qtype: q.query_type,
             who,
             decision,
-            rcode,
+            rcode: response.metadata.response_code,
             from_cache,
         };
-        Some((bytes, Some(outcome)))
-    }
-
-    async fn answer(&self, req: &Message, q: &Query, name: &str, who: &Who) -> (Message, Option<Decision>, bool) {
-        if name == DOH_CANARY {
-            return (self.synthesised(req, q, ResponseCode::NXDomain, vec![]), None, false);
-        }
-        let snapshot = self.engine.snapshot();
-        let group = snapshot
-            .group(&who.group)
-            .or_else(|| snapshot.group(&self.fallback_group));
-        let decision = group.map(|g| {
-            snapshot.decide(&Request {
-                host: name,
-                path: None,
-                group: g,
-                at: LocalTime::uk(unix_now()),
-            })
-        });
-        match decision.map(|d| d.verdict) {
-            // No policy at all: fail closed.
-            None | Some(Verdict::Block) => (self.blocked(req, q), decision, false),
-            Some(Verdict::SafeSearch(target)) => (self.safe_search(req, q, target).await, decision, false),
-            Some(Verdict::Allow) => {
-                let (m, cached) = self.resolve(req, q).await;
-                (m, decision, cached)
-            }
-        }
+        Prepared::Ready(bytes, Some(outcome))
     }
 
     fn synthesised(&self, req: &Message, q: &Query, rcode: ResponseCode, answers: Vec<Record>) -> Message {
@@ -190,7 +295,21 @@ impl Handler {
         }
     }
 
-    /// A CNAME to the engine's safe host, followed by the safe host's own records.
+    /// A CNAME to the engine's safe host, followed by the safe host's own records: at once
+    /// when those are cached (or not needed), else `None`.
+    fn safe_search_now(&self, req: &Message, q: &Query, target: &'static str) -> Option<Message> {
+        let Ok(safe) = Name::from_ascii(format!("{target}.")) else {
+            return Some(self.synthesised(req, q, ResponseCode::ServFail, vec![]));
+        };
+        let cname = Record::from_rdata(q.name.clone(), SYNTH_TTL, RData::CNAME(CNAME(safe.clone())));
+        if q.query_type == RecordType::CNAME {
+            return Some(self.synthesised(req, q, ResponseCode::NoError, vec![cname]));
+        }
+        let inner = Query::query(safe, q.query_type);
+        let cached = self.cache.get(&cache_key(req, &inner), Instant::now())?;
+        Some(self.with_cname(req, q, cname, &cached))
+    }
+
     async fn safe_search(&self, req: &Message, q: &Query, target: &'static str) -> Message {
         let Ok(safe) = Name::from_ascii(format!("{target}.")) else {
             return self.synthesised(req, q, ResponseCode::ServFail, vec![]);
@@ -201,6 +320,10 @@ impl Handler {
         }
         let inner = Query::query(safe, q.query_type);
         let (resolved, _) = self.resolve(req, &inner).await;
+        self.with_cname(req, q, cname, &resolved)
+    }
+
+    fn with_cname(&self, req: &Message, q: &Query, cname: Record, resolved: &Message) -> Message {
         let mut answers = vec![cname];
         answers.extend(resolved.answers.iter().cloned());
         let rcode = resolved.metadata.response_code;
@@ -211,13 +334,7 @@ impl Handler {
 
     /// From the cache, or forwarded upstream (and cached). Returns whether it was cached.
     async fn resolve(&self, req: &Message, q: &Query) -> (Message, bool) {
-        let key = Key {
-            name: q.name.to_ascii().to_ascii_lowercase(),
-            qtype: q.query_type,
-            qclass: q.query_class,
-            dnssec_ok: req.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
-            checking_disabled: req.metadata.checking_disabled,
-        };
+        let key = cache_key(req, q);
         let now = Instant::now();
         if let Some(mut m) = self.cache.get(&key, now) {
             m.metadata.id = req.metadata.id;
@@ -256,4 +373,64 @@ impl Handler {
 
 fn rand_id() -> u16 {
     rand::random()
+}
+
+fn cache_key(req: &Message, q: &Query) -> Key {
+    Key {
+        name: q.name.to_ascii().to_ascii_lowercase(),
+        qtype: q.query_type,
+        qclass: q.query_class,
+        dnssec_ok: req.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
+        checking_disabled: req.metadata.checking_disabled,
+    }
+}
+
+/// The most an answer may take: what a UDP client can take, but never more than the 1232
+/// bytes we advertise (DNS flag day 2020), so that schoolgate cannot be used to amplify an
+/// attack; over TCP, a whole message.
+fn size_limit(req: &Message, udp: bool) -> usize {
+    if udp {
+        req.edns
+            .as_ref()
+            .map(|e| usize::from(e.max_payload().clamp(512, 1232)))
+            .unwrap_or(512)
+    } else {
+        65_535
+    }
+}
+
+fn truncated(bytes: &[u8]) -> bool {
+    bytes.get(2).is_some_and(|b| b & 0x02 != 0)
+}
+
+/// `wire` (an answer sent before for the same cache entry and request shape) made into the
+/// answer to `request`: its ID, and its question exactly as asked (a client that varies the
+/// case of names, as some do against spoofing, must see its own back). Both messages begin
+/// with the 12-byte header and the uncompressed question; if the request's question is not
+/// laid out so, `None`, and the answer is encoded the long way.
+fn reuse(wire: &[u8], request: &[u8], q: &Query) -> Option<Vec<u8>> {
+    let name_len: usize = q.name.iter().map(|label| label.len() + 1).sum::<usize>() + 1;
+    let end = 12 + name_len + 4;
+    let asked = request.get(12..end)?;
+    let ours = wire.get(12..end)?;
+    let (asked_name, asked_rest) = asked.split_at(name_len);
+    let (our_name, our_rest) = ours.split_at(name_len);
+    if !asked_name.eq_ignore_ascii_case(our_name) || asked_rest != our_rest {
+        return None;
+    }
+    let mut bytes = wire.to_vec();
+    bytes[..2].copy_from_slice(request.get(..2)?);
+    bytes[12..end].copy_from_slice(asked);
+    Some(bytes)
+}
+
+fn outcome(name: String, q: &Query, who: Who, decision: Option<Decision>, wire: &[u8], from_cache: bool) -> Outcome {
+    Outcome {
+        name,
+        qtype: q.query_type,
+        who,
+        decision,
+        rcode: ResponseCode::from_low(wire.get(3).map_or(0, |b| b & 0x0f)),
+        from_cache,
+    }
 }

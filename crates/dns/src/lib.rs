@@ -14,7 +14,7 @@ pub mod identify;
 pub mod server;
 pub mod upstream;
 
-pub use handler::{BlockMode, Handler, Outcome};
+pub use handler::{BlockMode, Handler, Outcome, Pending, Prepared};
 pub use identify::{Attribution, Subnet, Who};
-pub use server::{DnsServer, EventSink, Limits, bind};
+pub use server::{DnsServer, EventSink, Limits, UdpSockets, bind};
 pub use upstream::{UpstreamAddr, Upstreams};

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};
 
-use crate::handler::{Handler, Outcome};
+use crate::handler::{Handler, Outcome, Prepared};
 
 /// Limits and sizes.
 #[derive(Debug, Clone)]
@@ -67,12 +67,44 @@ impl std::fmt::Debug for DnsServer {
     }
 }
 
-/// Binds the UDP socket and the TCP listener on one address (port 0 picks a free port for both).
-pub async fn bind(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
-    let udp = UdpSocket::bind(addr).await?;
-    let port = udp.local_addr()?.port();
-    let tcp = TcpListener::bind(SocketAddr::new(addr.ip(), port)).await?;
-    Ok((udp, tcp))
+/// The UDP sockets of one address: one per core, all bound with `SO_REUSEPORT`, so that the
+/// kernel spreads clients over them and each core's loop has its own queue.
+#[derive(Debug)]
+pub struct UdpSockets(Vec<UdpSocket>);
+
+impl UdpSockets {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self.0.first() {
+            Some(s) => s.local_addr(),
+            None => Err(std::io::Error::other("no UDP socket")),
+        }
+    }
+}
+
+fn reuseport_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Binds the UDP sockets and the TCP listener on one address (port 0 picks a free port for
+/// both).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(UdpSockets, TcpListener)> {
+    let first = reuseport_udp(addr)?;
+    let bound = first.local_addr()?;
+    let mut sockets = vec![first];
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    for _ in 1..cores.clamp(1, 16) {
+        sockets.push(reuseport_udp(bound)?);
+    }
+    let tcp = TcpListener::bind(bound).await?;
+    Ok((UdpSockets(sockets), tcp))
 }
 
 impl DnsServer {
@@ -112,23 +144,24 @@ impl DnsServer {
         self.counters.queries.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let (bytes, outcome) = self.handler.handle(packet, client, udp).await?;
-        if let (Some(sink), Some(o)) = (&self.sink, outcome) {
-            sink.record(o, client, started.elapsed());
-        }
+        self.log(outcome, client, started);
         Some(bytes)
     }
 
-    /// Serves UDP until `stop` changes: one receive loop per core on the shared socket, and a
-    /// task per question, so that a question waiting for an upstream never holds up others.
-    pub async fn serve_udp(self: Arc<Self>, socket: UdpSocket, stop: watch::Receiver<bool>) {
-        let socket = Arc::new(socket);
-        let loops = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 16);
+    fn log(&self, outcome: Option<Outcome>, client: IpAddr, started: Instant) {
+        if let (Some(sink), Some(o)) = (&self.sink, outcome) {
+            sink.record(o, client, started.elapsed());
+        }
+    }
+
+    /// Serves UDP until `stop` changes: a receive loop per socket (one per core). Questions
+    /// answered without an upstream (blocks, cache hits) are answered in the loop; only those
+    /// that wait for an upstream get a task of their own, so that one slow upstream never
+    /// holds up the others.
+    pub async fn serve_udp(self: Arc<Self>, sockets: UdpSockets, stop: watch::Receiver<bool>) {
         let mut tasks = Vec::new();
-        for _ in 0..loops {
-            tasks.push(tokio::spawn(self.clone().udp_loop(socket.clone(), stop.clone())));
+        for socket in sockets.0 {
+            tasks.push(tokio::spawn(self.clone().udp_loop(Arc::new(socket), stop.clone())));
         }
         for t in tasks {
             let _ = t.await;
@@ -152,15 +185,31 @@ impl DnsServer {
                 self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            self.counters.queries.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let pending = match self.handler.prepare(&buf[..n], peer.ip(), true) {
+                Prepared::Drop => continue,
+                Prepared::Ready(reply, outcome) => {
+                    // Sent at once if the socket has room, as it almost always has.
+                    if let Err(e) = socket.try_send_to(&reply, peer)
+                        && e.kind() == std::io::ErrorKind::WouldBlock
+                    {
+                        let _ = socket.send_to(&reply, peer).await;
+                    }
+                    self.log(outcome, peer.ip(), started);
+                    continue;
+                }
+                Prepared::Forward(p) => p,
+            };
             let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
                 self.counters.busy.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let packet = buf[..n].to_vec();
             let (me, sock) = (self.clone(), socket.clone());
             tokio::spawn(async move {
-                if let Some(reply) = me.answer(&packet, peer.ip(), true).await {
+                if let Some((reply, outcome)) = me.handler.finish(*pending).await {
                     let _ = sock.send_to(&reply, peer).await;
+                    me.log(outcome, peer.ip(), started);
                 }
                 drop(permit);
             });

@@ -6,11 +6,41 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::mpsc;
 
-use crate::{Result, Store};
+use crate::{Backend, Result, Store};
 
 /// The most events written in one statement (15 columns each, well under SQLite's limit on
 /// bound parameters).
 const BATCH: usize = 500;
+
+/// `INSERT ... VALUES (...), (...)` for `rows` events. SQLite gets plain `?` placeholders:
+/// sqlx looks up the name of every numbered (`$N`) parameter, and SQLite finds a name by
+/// walking the statement's list of them, so binding 7,000 numbered parameters is quadratic
+/// and took half a core at 60,000 DNS answers a second (seen with `perf`).
+fn insert_statement(backend: Backend, rows: usize) -> String {
+    const COLUMNS: usize = 14;
+    let mut sql = String::with_capacity(160 + rows * COLUMNS * 5);
+    sql.push_str(
+        "INSERT INTO filter_events (school_id, at_ms, source, client, device, person, group_name, name, kind, \
+         verdict, category, rule, status, latency_us) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ",(" });
+        for col in 0..COLUMNS {
+            if col > 0 {
+                sql.push(',');
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(row * COLUMNS + col + 1).to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
 
 /// A filter event as the log shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,33 +78,7 @@ impl Store {
     pub async fn insert_events(&self, school: SchoolId, events: &[FilterEvent]) -> Result<()> {
         let mut tx = self.write_tx().await?;
         for chunk in events.chunks(BATCH) {
-            let mut sql = String::from(
-                "INSERT INTO filter_events (school_id, at_ms, source, client, device, person, group_name, name, kind, \
-                 verdict, category, rule, status, latency_us) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 14;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${},${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9,
-                    b + 10,
-                    b + 11,
-                    b + 12,
-                    b + 13,
-                    b + 14
-                ));
-            }
+            let sql = insert_statement(self.backend, chunk.len());
             // Only placeholders are formatted into the statement; every value is bound.
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {

@@ -197,6 +197,63 @@ async fn answers_are_cached_until_their_ttl_runs_out_and_negative_answers_too() 
     assert_eq!(s.upstream.asked("nothing-here.example.org.", RecordType::A), 2);
 }
 
+/// Raw bytes over UDP, for checks on the wire form itself.
+async fn udp_raw(addr: SocketAddr, q: &[u8]) -> Vec<u8> {
+    let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    s.send_to(q, addr).await.expect("send");
+    let mut buf = vec![0u8; 65_535];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), s.recv_from(&mut buf))
+        .await
+        .expect("an answer within 5 s")
+        .expect("recv");
+    buf.truncate(n);
+    buf
+}
+
+#[tokio::test]
+async fn cached_answers_carry_each_clients_id_question_case_edns_and_a_counted_down_ttl() {
+    let s = default_setup().await;
+    // The AAAA record has a 60 s TTL upstream.
+    udp(s.addr, &question("www.example.org.", RecordType::AAAA, true)).await;
+    let mut seen = Vec::new();
+    for (asked, edns) in [
+        ("www.example.org.", true),
+        ("WwW.ExAmPlE.oRg.", true),
+        ("www.EXAMPLE.org.", false),
+        ("www.example.org.", false),
+        ("WWW.example.ORG.", true),
+    ] {
+        let q = question(asked, RecordType::AAAA, edns);
+        let bytes = q.to_vec().expect("encode");
+        let reply = udp_raw(s.addr, &bytes).await;
+        assert_eq!(reply[..2], bytes[..2], "the client's ID");
+        let name_len = 17;
+        assert_eq!(
+            reply[12..12 + name_len + 4],
+            bytes[12..12 + name_len + 4],
+            "{asked}: the question as the client asked it (0x20 case)"
+        );
+        let m = Message::from_vec(&reply).expect("decode");
+        assert_eq!(m.edns.is_some(), edns, "{asked}: EDNS in the answer only if asked with it");
+        assert_eq!(m.edns.as_ref().map(|e| e.flags().dnssec_ok), edns.then_some(true));
+        assert!(matches!(m.answers[0].data, RData::AAAA(_)), "{m:?}");
+        seen.push(m.answers[0].ttl);
+    }
+    assert_eq!(
+        s.upstream.asked("www.example.org.", RecordType::AAAA),
+        2,
+        "once with the DO bit and once without (cached apart); the rest from the cache"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = udp(s.addr, &question("www.example.org.", RecordType::AAAA, true)).await;
+    assert!(
+        later.answers[0].ttl < seen[0],
+        "the TTL counts down in reused answers too: {} then {}",
+        seen[0],
+        later.answers[0].ttl
+    );
+}
+
 #[tokio::test]
 async fn blocked_names_get_the_block_page_or_an_empty_answer_so_https_records_cannot_bypass_it() {
     let s = default_setup().await;
