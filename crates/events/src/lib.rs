@@ -41,9 +41,15 @@ pub struct FilterEvent {
     pub verdict: &'static str,
     pub category: Option<&'static str>,
     pub rule: String,
-    /// How the answer went: the DNS response code.
+    /// How the answer went: the DNS response code, or the HTTP status.
     pub status: String,
     pub latency_us: u32,
+    /// The full URL of a plain HTTP request (proxy only).
+    pub url: Option<String>,
+    /// Bytes that passed, both ways (proxy only).
+    pub bytes: Option<u64>,
+    /// The search term, when the URL was a search engine's (proxy only).
+    pub search: Option<String>,
 }
 
 impl Default for FilterEvent {
@@ -62,6 +68,9 @@ impl Default for FilterEvent {
             rule: String::new(),
             status: String::new(),
             latency_us: 0,
+            url: None,
+            bytes: None,
+            search: None,
         }
     }
 }

@@ -242,6 +242,7 @@ impl dns::EventSink for DnsLog {
             rule,
             status: format!("{:?}", o.rcode),
             latency_us: u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX),
+            ..Default::default()
         });
     }
 }

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::{Backend, Result, Store};
 
-/// The most events written in one statement (15 columns each, well under SQLite's limit on
+/// The most events written in one statement (17 columns each, well under SQLite's limit on
 /// bound parameters).
 const BATCH: usize = 500;
 
@@ -17,11 +17,11 @@ const BATCH: usize = 500;
 /// walking the statement's list of them, so binding 7,000 numbered parameters is quadratic
 /// and took half a core at 60,000 DNS answers a second (seen with `perf`).
 fn insert_statement(backend: Backend, rows: usize) -> String {
-    const COLUMNS: usize = 14;
+    const COLUMNS: usize = 17;
     let mut sql = String::with_capacity(160 + rows * COLUMNS * 5);
     sql.push_str(
         "INSERT INTO filter_events (school_id, at_ms, source, client, device, person, group_name, name, kind, \
-         verdict, category, rule, status, latency_us) VALUES ",
+         verdict, category, rule, status, latency_us, url, bytes, search) VALUES ",
     );
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ",(" });
@@ -58,6 +58,9 @@ pub struct EventRecord {
     pub rule: String,
     pub status: String,
     pub latency_us: i64,
+    pub url: Option<String>,
+    pub bytes: Option<i64>,
+    pub search: Option<String>,
 }
 
 /// What to look for in the log; empty fields match everything.
@@ -96,7 +99,10 @@ impl Store {
                     .bind(e.category)
                     .bind(e.rule.clone())
                     .bind(e.status.clone())
-                    .bind(i64::from(e.latency_us));
+                    .bind(i64::from(e.latency_us))
+                    .bind(e.url.clone())
+                    .bind(e.bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)))
+                    .bind(e.search.clone());
             }
             q.execute(&mut *tx).await?;
         }
@@ -133,8 +139,8 @@ impl Store {
         offset: i64,
     ) -> Result<(Vec<EventRecord>, bool)> {
         let mut sql = String::from(
-            "SELECT at_ms, source, client, device, person, group_name, name, kind, verdict, category, rule, status, latency_us \
-             FROM filter_events WHERE school_id = $1",
+            "SELECT at_ms, source, client, device, person, group_name, name, kind, verdict, category, rule, status, latency_us, \
+             url, bytes, search FROM filter_events WHERE school_id = $1",
         );
         let mut binds: Vec<String> = Vec::new();
         let mut add = |clause: &str, value: String, sql: &mut String| {
@@ -211,5 +217,8 @@ fn event_from_row(r: &AnyRow) -> Result<EventRecord> {
         rule: r.try_get("rule")?,
         status: r.try_get("status")?,
         latency_us: r.try_get("latency_us")?,
+        url: r.try_get("url")?,
+        bytes: r.try_get("bytes")?,
+        search: r.try_get("search")?,
     })
 }

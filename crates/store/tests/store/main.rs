@@ -53,7 +53,7 @@ async fn migrations_build_the_schema_on_an_empty_database() {
         |store, label| async move {
             assert_eq!(
                 store.schema_versions().await.expect("versions"),
-                vec![1, 2, 3],
+                vec![1, 2, 3, 4],
                 "{label}"
             );
             if label == "sqlite" {
@@ -118,7 +118,7 @@ async fn a_database_left_by_an_older_version_is_upgraded_with_its_records() {
         let new = Store::open(&database).await.expect("upgrade");
         assert_eq!(
             new.schema_versions().await.expect("versions"),
-            vec![1, 2, 3],
+            vec![1, 2, 3, 4],
             "{}",
             db.label
         );
@@ -680,6 +680,9 @@ async fn filter_events_are_written_in_batches_and_searched_by_person_verdict_and
                     category: (i % 4 == 0).then_some("games"),
                     rule: "category games (list ut1/games)".into(),
                     status: "NoError".into(),
+                    url: (i == 1199).then(|| "http://site1199.example/?q=volcanoes".into()),
+                    bytes: (i == 1199).then_some(1234),
+                    search: (i == 1199).then(|| "volcanoes".into()),
                     ..Default::default()
                 });
             }
@@ -689,6 +692,12 @@ async fn filter_events_are_written_in_batches_and_searched_by_person_verdict_and
             let (page, more) = store.search_events(school, &all, 100, 0).await.expect("search");
             assert_eq!((page.len(), more), (100, true), "{label}");
             assert_eq!(page[0].name, "site1199.example", "newest first");
+            assert_eq!(
+                (page[0].url.as_deref(), page[0].bytes, page[0].search.as_deref()),
+                (Some("http://site1199.example/?q=volcanoes"), Some(1234), Some("volcanoes")),
+                "{label}: the proxy's fields"
+            );
+            assert_eq!((page[1].url.as_deref(), page[1].bytes), (None, None));
             let zoe_blocked = EventFilter {
                 person: Some("zhart".into()),
                 verdict: Some("block".into()),
