@@ -203,6 +203,23 @@ pub struct LocalTime {
     pub minute: u16,
 }
 
+/// `14:05 on Tuesday`: how a block page tells a pupil when.
+impl std::fmt::Display for LocalTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const DAYS: [&str; 7] = [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ];
+        let day = DAYS.get(usize::from(self.weekday)).copied().unwrap_or("?");
+        write!(f, "{:02}:{:02} on {day}", self.minute / 60, self.minute % 60)
+    }
+}
+
 impl LocalTime {
     pub fn new(weekday: u8, hour: u16, minute: u16) -> LocalTime {
         LocalTime {

@@ -234,7 +234,11 @@ async fn cached_answers_carry_each_clients_id_question_case_edns_and_a_counted_d
             "{asked}: the question as the client asked it (0x20 case)"
         );
         let m = Message::from_vec(&reply).expect("decode");
-        assert_eq!(m.edns.is_some(), edns, "{asked}: EDNS in the answer only if asked with it");
+        assert_eq!(
+            m.edns.is_some(),
+            edns,
+            "{asked}: EDNS in the answer only if asked with it"
+        );
         assert_eq!(m.edns.as_ref().map(|e| e.flags().dnssec_ok), edns.then_some(true));
         assert!(matches!(m.answers[0].data, RData::AAAA(_)), "{m:?}");
         seen.push(m.answers[0].ttl);

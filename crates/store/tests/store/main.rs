@@ -694,7 +694,11 @@ async fn filter_events_are_written_in_batches_and_searched_by_person_verdict_and
             assert_eq!(page[0].name, "site1199.example", "newest first");
             assert_eq!(
                 (page[0].url.as_deref(), page[0].bytes, page[0].search.as_deref()),
-                (Some("http://site1199.example/?q=volcanoes"), Some(1234), Some("volcanoes")),
+                (
+                    Some("http://site1199.example/?q=volcanoes"),
+                    Some(1234),
+                    Some("volcanoes")
+                ),
                 "{label}: the proxy's fields"
             );
             assert_eq!((page[1].url.as_deref(), page[1].bytes), (None, None));
