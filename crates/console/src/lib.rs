@@ -23,6 +23,7 @@ mod error;
 mod filtering;
 mod health;
 mod logs;
+pub mod pac;
 mod pages;
 mod sign_in;
 mod templates;
@@ -56,6 +57,8 @@ pub struct Config {
     pub sign_in: SignInLimits,
     /// Who must use a second factor.
     pub second_factor: SecondFactorRule,
+    /// What `/proxy.pac` tells browsers.
+    pub pac: pac::Pac,
 }
 
 /// How failed sign-ins are slowed and then refused.
@@ -78,6 +81,7 @@ impl Default for Config {
             session_lifetime: Duration::from_secs(10 * 60 * 60),
             sign_in: SignInLimits::default(),
             second_factor: SecondFactorRule::default(),
+            pac: pac::Pac::default(),
         }
     }
 }
@@ -151,6 +155,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/healthz", get(health::healthz))
+        .route("/proxy.pac", get(pac::pac_file))
+        .route("/wpad.dat", get(pac::pac_file))
         .route("/static/app.css", get(pages::stylesheet))
         .route("/sign-in", get(sign_in::sign_in_page).post(sign_in::sign_in))
         .route(

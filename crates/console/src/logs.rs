@@ -130,6 +130,15 @@ pub(crate) async fn log(
         .map(|e| EventRow {
             when: show_time(e.at_ms),
             who: e.person.clone().or(e.device.clone()).unwrap_or_else(|| "—".into()),
+            who_link: e.person.as_ref().map(|p| {
+                format!(
+                    "/logs?person={}",
+                    percent_encoding::utf8_percent_encode(p, percent_encoding::NON_ALPHANUMERIC)
+                )
+            }),
+            source: if e.source == "proxy" { "Web proxy" } else { "DNS" },
+            url: e.url.clone().unwrap_or_default(),
+            search: e.search.clone().unwrap_or_default(),
             client: e.client,
             group: e.group,
             name: e.name,

@@ -277,6 +277,14 @@ pub(crate) struct LogPage {
 pub(crate) struct EventRow {
     pub when: String,
     pub who: String,
+    /// The person's timeline (`/logs?person=…`), when the event names a person.
+    pub who_link: Option<String>,
+    /// `DNS` or `Web proxy`.
+    pub source: &'static str,
+    /// The full address of a plain HTTP request.
+    pub url: String,
+    /// What was typed into a search engine.
+    pub search: String,
     pub client: String,
     pub group: String,
     pub name: String,

@@ -211,6 +211,35 @@ impl Handler {
         }
     }
 
+    /// The addresses of `name` (A and AAAA, through CNAMEs) from the cache or the upstreams,
+    /// with no policy asked: for the proxy, which has decided already, so that its lookups
+    /// use the school's upstreams and cache rather than the machine's resolver.
+    pub async fn addresses(&self, name: &str) -> Result<Vec<IpAddr>, String> {
+        let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.')))
+            .map_err(|e| format!("{name:?} is not a host name: {e}"))?;
+        let mut req = Message::query();
+        req.metadata.recursion_desired = true;
+        let mut found = Vec::new();
+        let mut failure = None;
+        for qtype in [RecordType::A, RecordType::AAAA] {
+            let q = Query::query(fqdn.clone(), qtype);
+            let (m, _) = self.resolve(&req, &q).await;
+            if m.metadata.response_code != ResponseCode::NoError {
+                failure = Some(format!("{name}: {}", m.metadata.response_code));
+            }
+            found.extend(m.answers.iter().filter_map(|r| match &r.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                _ => None,
+            }));
+        }
+        match (found.is_empty(), failure) {
+            (false, _) => Ok(found),
+            (true, Some(why)) => Err(why),
+            (true, None) => Err(format!("{name} has no address")),
+        }
+    }
+
     fn decide(&self, name: &str, who: &Who) -> Option<Decision> {
         let snapshot = self.engine.snapshot();
         let group = snapshot

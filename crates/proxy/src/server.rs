@@ -99,6 +99,12 @@ pub trait Accounts: Send + Sync + 'static {
     fn signed_in(&self, client: IpAddr, username: &str, group: &str);
 }
 
+/// Where the proxy looks names up: the school's DNS path (its upstreams and cache) in the
+/// binary. Without one, the machine's resolver.
+pub trait Resolve: Send + Sync + 'static {
+    fn addresses(&self, name: String) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>;
+}
+
 /// Counters for `/healthz`.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -255,9 +261,16 @@ impl Drop for Counted {
 }
 
 /// Names to addresses: the configured fixed ones first, then the system's resolver.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Resolver {
     hosts: Arc<std::collections::HashMap<String, IpAddr>>,
+    dns: Option<Arc<dyn Resolve>>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver").field("hosts", &self.hosts).finish()
+    }
 }
 
 impl Resolver {
@@ -266,7 +279,18 @@ impl Resolver {
         if let Some(ip) = self.hosts.get(&name) {
             return Ok(vec![SocketAddr::new(*ip, 0)].into_iter());
         }
-        let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+        if let Ok(ip) = name.trim_matches(['[', ']']).parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, 0)].into_iter());
+        }
+        let found: Vec<SocketAddr> = match &self.dns {
+            Some(dns) => dns
+                .addresses(name)
+                .await?
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect(),
+            None => tokio::net::lookup_host((name.as_str(), 0)).await?.collect(),
+        };
         Ok(found.into_iter())
     }
 }
@@ -305,8 +329,10 @@ impl Proxy {
         accounts: Arc<dyn Accounts>,
         events: Option<events::EventQueue>,
         config: ProxyConfig,
+        dns: Option<Arc<dyn Resolve>>,
     ) -> Arc<Proxy> {
         let resolver = Resolver {
+            dns,
             hosts: Arc::new(
                 config
                     .hosts

@@ -23,7 +23,7 @@ pub struct FileConfig {
     pub school: SchoolConfig,
     pub console: ConsoleConfig,
     pub dns: DnsConfig,
-    pub proxy: ListenConfig,
+    pub proxy: ProxyConfig,
     pub filter: FilterConfig,
 }
 
@@ -156,9 +156,45 @@ pub struct SignInConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListenConfig {
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
     pub listen: SocketAddr,
+    /// Connections open at once; more are refused.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this (and an idle connection closes after it).
+    #[serde(deserialize_with = "duration")]
+    pub header_timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// Ports HTTPS tunnels (CONNECT) may open; empty allows any.
+    pub connect_ports: Vec<u16>,
+    /// How long after a proxy sign-in the DNS server counts that address as that person.
+    #[serde(deserialize_with = "duration")]
+    pub sign_in_lasts: Duration,
+    /// Subnets whose devices need no sign-in, and their group:
+    /// `[[proxy.open_subnets]] subnet = "10.30.0.0/16" group = "KS1"`.
+    pub open_subnets: Vec<SubnetGroup>,
+    /// The proxy's `host:port` as school devices reach it, for `/proxy.pac` [default: the
+    /// listen address, or the console's host with the proxy's port when listening on all].
+    pub public_address: Option<String>,
+    /// Hosts that `/proxy.pac` sends direct, not through the proxy (`*.school.internal`).
+    pub pac_direct: Vec<String>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            connect_ports: vec![443],
+            sign_in_lasts: Duration::from_secs(3600),
+            open_subnets: Vec::new(),
+            public_address: None,
+            pac_direct: Vec::new(),
+        }
+    }
 }
 
 impl Default for FileConfig {
@@ -169,9 +205,7 @@ impl Default for FileConfig {
             school: SchoolConfig::default(),
             console: ConsoleConfig::default(),
             dns: DnsConfig::default(),
-            proxy: ListenConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
-            },
+            proxy: ProxyConfig::default(),
             filter: FilterConfig::default(),
         }
     }
@@ -281,6 +315,10 @@ impl FileConfig {
                 window: c.sign_in.window,
                 slow_after: c.sign_in.slow_after,
                 slow_step: c.sign_in.slow_step,
+            },
+            pac: console::pac::Pac {
+                proxy: self.proxy.public_address.clone().unwrap_or_default(),
+                direct: self.proxy.pac_direct.clone(),
             },
         }
     }

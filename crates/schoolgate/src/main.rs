@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod filtering;
 mod serve;
+mod web_proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -68,7 +68,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         engine: engine.clone(),
         seed,
     };
-    let (stop_dns, dns_stopped) = tokio::sync::watch::channel(false);
+    let (stop_gateways, gateways_stopped) = tokio::sync::watch::channel(false);
     let (queue, events_rx) = events::EventQueue::new(100_000);
     let writer = tokio::spawn({
         let store = store.clone();
@@ -81,11 +81,56 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
     });
     // A DNS port that is taken (by another resolver, or mDNS on a desktop) must not stop the
     // console from starting: say so in the banner and on /healthz instead.
-    let dns_line = match start_dns(&config, &args, console_addr, engine, &health, dns_stopped, sink).await {
+    // Shared by the DNS server and the proxy: a proxy sign-in names the person behind an
+    // address for DNS too.
+    let attribution = Arc::new(dns::Attribution::new(
+        config.dns.subnets.iter().map(|s| (s.subnet, s.group.clone())).collect(),
+        store::UNIDENTIFIED,
+    ));
+    let handler = dns_handler(&config, &args, console_addr, engine.clone(), attribution.clone());
+    let dns_started = match &handler {
+        Ok((h, upstreams)) => start_dns(&config, h.clone(), upstreams, &health, gateways_stopped.clone(), sink).await,
+        Err(e) => Err(anyhow::anyhow!("{e:#}")),
+    };
+    let dns_line = match dns_started {
         Ok(line) => line,
         Err(e) => {
             let why = format!("not running: {e:#}");
             health.report("dns", false, why.clone());
+            why
+        }
+    };
+    let resolver: Option<Arc<dyn proxy::Resolve>> = handler
+        .ok()
+        .map(|(h, _)| Arc::new(crate::web_proxy::DnsLookups(h)) as Arc<dyn proxy::Resolve>);
+    let accounts = crate::web_proxy::StoreAccounts {
+        store: store.clone(),
+        school,
+        limits: console_config.sign_in.clone(),
+        attribution,
+        sign_in_lasts: config.proxy.sign_in_lasts,
+    };
+    // Like DNS, a taken proxy port leaves the rest running and says so.
+    let proxy_line = match crate::web_proxy::start(
+        &config,
+        accounts,
+        engine,
+        queue.clone(),
+        &health,
+        gateways_stopped,
+        resolver,
+    )
+    .await
+    {
+        Ok((line, addr)) => {
+            if console_config.pac.proxy.is_empty() {
+                console_config.pac.proxy = pac_address(addr, &console_config.public_url);
+            }
+            line
+        }
+        Err(e) => {
+            let why = format!("not running: {e:#}");
+            health.report("proxy", false, why.clone());
             why
         }
     };
@@ -99,11 +144,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         console_config.public_url
     )?;
     writeln!(out, "  DNS:      {dns_line}")?;
-    writeln!(
-        out,
-        "  Proxy:    not in this version yet; it will listen on {}",
-        config.proxy.listen
-    )?;
+    writeln!(out, "  Proxy:    {proxy_line}")?;
     writeln!(out, "  Filter:   {filter_state}")?;
     writeln!(out, "  Data:     {} ({})", config.data.display(), db.display())?;
     writeln!(out)?;
@@ -119,7 +160,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         .await
         .context("the console stopped")?;
     watcher.abort();
-    let _ = stop_dns.send(true);
+    let _ = stop_gateways.send(true);
     // Let the writer drain what is queued before the database closes.
     drop(queue);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
@@ -272,16 +313,15 @@ fn system_resolvers(ours: std::net::SocketAddr) -> Vec<dns::UpstreamAddr> {
         .collect()
 }
 
-/// Starts the DNS server; returns the banner line.
-async fn start_dns(
+/// The DNS server's question handler: policy, cache and upstreams. The proxy looks names up
+/// through it too, so it exists even when the DNS port cannot be opened.
+fn dns_handler(
     config: &FileConfig,
     args: &ServeArgs,
     console_addr: std::net::SocketAddr,
     engine: Arc<policy::Engine>,
-    health: &HealthBoard,
-    stop: tokio::sync::watch::Receiver<bool>,
-    sink: Arc<dyn dns::EventSink>,
-) -> anyhow::Result<String> {
+    attribution: Arc<dns::Attribution>,
+) -> anyhow::Result<(Arc<dns::Handler>, Vec<dns::UpstreamAddr>)> {
     let c = &config.dns;
     let upstreams = if !args.upstreams.is_empty() {
         args.upstreams.clone()
@@ -312,10 +352,6 @@ async fn start_dns(
             }
         }
     };
-    let attribution = Arc::new(dns::Attribution::new(
-        c.subnets.iter().map(|s| (s.subnet, s.group.clone())).collect(),
-        store::UNIDENTIFIED,
-    ));
     let handler = Arc::new(dns::Handler {
         engine,
         attribution,
@@ -324,6 +360,19 @@ async fn start_dns(
         block,
         fallback_group: store::UNIDENTIFIED.into(),
     });
+    Ok((handler, upstreams))
+}
+
+/// Starts the DNS server; returns the banner line.
+async fn start_dns(
+    config: &FileConfig,
+    handler: Arc<dns::Handler>,
+    upstreams: &[dns::UpstreamAddr],
+    health: &HealthBoard,
+    stop: tokio::sync::watch::Receiver<bool>,
+    sink: Arc<dyn dns::EventSink>,
+) -> anyhow::Result<String> {
+    let c = &config.dns;
     let limits = dns::Limits {
         max_tcp_connections: c.max_tcp_connections,
         tcp_idle: std::time::Duration::from_secs(10),
@@ -378,6 +427,26 @@ async fn start_dns(
         }
     });
     Ok(format!("listening on {addr} (UDP and TCP), {forwarding}"))
+}
+
+/// The proxy's address for `/proxy.pac`: where it listens, or, when it listens on every
+/// address, the console's public host with the proxy's port.
+fn pac_address(proxy: std::net::SocketAddr, public_url: &str) -> String {
+    if !proxy.ip().is_unspecified() {
+        return proxy.to_string();
+    }
+    let authority = public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or(public_url)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((h, _)) if !authority.ends_with(']') => h,
+        _ => authority,
+    };
+    format!("{host}:{}", proxy.port())
 }
 
 /// Holds an exclusive lock on `schoolgate.lock` in the data directory for as long as the

@@ -272,8 +272,9 @@ impl Store {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO policies (school_id, group_name, toml, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (school_id, group_name) DO UPDATE SET toml = $3, updated_at = $4, updated_by = $5",
+            "INSERT INTO policies (school_id, group_name, toml, updated_at, updated_by, revision) \
+             VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (school_id, group_name) \
+             DO UPDATE SET toml = $3, updated_at = $4, updated_by = $5, revision = policies.revision + 1",
         )
         .bind(school.0)
         .bind(group)

@@ -56,7 +56,7 @@ impl Store {
             "SELECT (SELECT count(*) FROM lists WHERE school_id = $1) AS lists, \
                     (SELECT coalesce(max(id), 0) FROM lists WHERE school_id = $1) AS last_list, \
                     (SELECT count(*) FROM policies WHERE school_id = $1) AS policies, \
-                    (SELECT coalesce(max(updated_at), 0) FROM policies WHERE school_id = $1) AS last_policy",
+                    (SELECT CAST(coalesce(sum(revision), 0) AS BIGINT) FROM policies WHERE school_id = $1) AS last_policy",
         )
         .bind(school.0)
         .fetch_one(&self.pool)

@@ -38,6 +38,8 @@ pub struct ServerOptions {
     pub data: Option<PathBuf>,
     /// The DNS address to ask for [default: a free port].
     pub dns: Option<String>,
+    /// The proxy address to ask for [default: a free port].
+    pub proxy: Option<String>,
     pub extra_args: Vec<String>,
 }
 
@@ -56,12 +58,15 @@ impl Server {
         // Free ports for every listener; an upstream on loopback that answers nothing, so no
         // test ever sends a question off this machine.
         let dns = options.dns.clone().unwrap_or_else(|| "127.0.0.1:0".into());
+        let proxy = options.proxy.clone().unwrap_or_else(|| "127.0.0.1:0".into());
         cmd.args([
             "serve",
             "--console",
             "127.0.0.1:0",
             "--dns",
             &dns,
+            "--proxy",
+            &proxy,
             "--upstream",
             "127.0.0.1:9",
             "--data",
@@ -124,6 +129,17 @@ impl Server {
             _dir: dir,
             lines: rx,
         }
+    }
+
+    /// The address a banner line (`  Proxy:    listening on 127.0.0.1:40123 (…`) gives.
+    pub fn listening(&self, label: &str) -> std::net::SocketAddr {
+        self.banner
+            .iter()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split("listening on ").nth(1))
+            .and_then(|rest| rest.split([' ', ',']).next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no {label} address in:\n{}", self.banner.join("\n")))
     }
 
     /// The demo password printed for `username`.

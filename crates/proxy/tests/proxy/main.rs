@@ -204,7 +204,7 @@ pub async fn start(config: ProxyConfig) -> Setup {
             .collect(),
         ..config
     };
-    let proxy = Proxy::new(engine(), accounts.clone(), Some(queue), config);
+    let proxy = Proxy::new(engine(), accounts.clone(), Some(queue), config, None);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, stop) = tokio::sync::watch::channel(false);

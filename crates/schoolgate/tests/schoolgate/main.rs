@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod filtering;
+mod proxy;
 
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;

@@ -53,7 +53,7 @@ async fn migrations_build_the_schema_on_an_empty_database() {
         |store, label| async move {
             assert_eq!(
                 store.schema_versions().await.expect("versions"),
-                vec![1, 2, 3, 4],
+                vec![1, 2, 3, 4, 5],
                 "{label}"
             );
             if label == "sqlite" {
@@ -118,7 +118,7 @@ async fn a_database_left_by_an_older_version_is_upgraded_with_its_records() {
         let new = Store::open(&database).await.expect("upgrade");
         assert_eq!(
             new.schema_versions().await.expect("versions"),
-            vec![1, 2, 3, 4],
+            vec![1, 2, 3, 4, 5],
             "{}",
             db.label
         );
@@ -647,6 +647,24 @@ async fn policy_changes_keep_before_and_after_in_the_audit_log() {
             );
             let log = store.audit_for_target(school, "policy:KS2", 10).await.expect("log");
             assert_eq!(log.len(), 2, "{label}: an unchanged save is not a change");
+
+            // Changes within one second still change what a running server compares.
+            let before = store.filter_generation(school).await.expect("generation");
+            store
+                .set_policy(school, "KS2", "block = [\"games\"]\n", &actor(), NOW + 2)
+                .await
+                .expect("change in the same second");
+            let after = store.filter_generation(school).await.expect("generation");
+            assert_ne!(before, after, "{label}");
+            store
+                .set_policy(school, "KS2", "block = []\n", &actor(), NOW + 2)
+                .await
+                .expect("and back");
+            assert_ne!(
+                after,
+                store.filter_generation(school).await.expect("generation"),
+                "{label}"
+            );
             assert!(
                 log[0].details.contains("\"before\":\"block = [\\\"games\\\"]\\n\""),
                 "{}",
