@@ -14,6 +14,9 @@ pub enum ConsoleError {
     /// The person is signed in but lacks the permission.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// The request itself makes no sense (said in words for the person).
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
     /// A form came without its CSRF token, or from another site.
     #[error("the form could not be accepted (CSRF check failed)")]
     Csrf,
@@ -46,6 +49,7 @@ impl IntoResponse for ConsoleError {
                 "There is nothing at this address.",
             ),
             ConsoleError::Forbidden(why) => (StatusCode::FORBIDDEN, "Not allowed", *why),
+            ConsoleError::BadRequest(why) => (StatusCode::BAD_REQUEST, "That did not work", *why),
             ConsoleError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "That form could not be accepted",

@@ -148,6 +148,11 @@ async fn render_overview(
         test_target: q.target,
         test_group: q.group,
         group_names,
+        pending_requests: state
+            .store()
+            .unblock_requests(user.account.school, Some("pending"), 1000)
+            .await?
+            .len(),
     };
     Ok(render(&page)?.into_response())
 }

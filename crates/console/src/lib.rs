@@ -27,6 +27,7 @@ pub mod pac;
 mod pages;
 mod sign_in;
 mod templates;
+pub mod unblock;
 mod web;
 
 use std::future::Future;
@@ -118,6 +119,7 @@ struct Inner {
     school: SchoolId,
     config: Config,
     health: HealthBoard,
+    block_pages: Option<unblock::BlockPages>,
 }
 
 /// The filter engine the console reads and reloads after a policy change.
@@ -137,8 +139,19 @@ impl AppState {
                 school,
                 config,
                 health,
+                block_pages: None,
             }),
         }
+    }
+
+    /// With the gateways' side of the block page: who is at an address, and the key the
+    /// proxy signs its links with. Call before the state is first cloned.
+    pub fn with_block_pages(mut self, pages: unblock::BlockPages) -> AppState {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.block_pages = Some(pages),
+            None => tracing::error!("block pages set after the console state was shared; ignored"),
+        }
+        self
     }
 
     fn store(&self) -> &Store {
@@ -180,8 +193,15 @@ pub fn router(state: AppState) -> Router {
             "/filtering/groups/{group}",
             get(filtering::group_page).post(filtering::save_group),
         )
+        .route("/filtering/requests", get(unblock::requests_page))
+        .route("/filtering/requests/{id}", post(unblock::answer_request))
+        .route("/blocked", get(unblock::blocked_page).post(unblock::request_unblock))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::csrf))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            unblock::foreign_host,
+        ))
         .layer(axum::middleware::from_fn(web::security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
         .with_state(state)

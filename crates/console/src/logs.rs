@@ -56,7 +56,7 @@ fn parse_time(s: &str) -> Option<i64> {
         .map(|t| t.assume_utc().unix_timestamp() * 1000)
 }
 
-fn show_time(ms: i64) -> String {
+pub(crate) fn show_time(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms / 1000)
         .map(|t| format!("{} {:02}:{:02}:{:02}", t.date(), t.hour(), t.minute(), t.second()))
         .unwrap_or_default()

@@ -174,6 +174,8 @@ pub(crate) struct FilteringPage {
     pub test_target: String,
     pub test_group: String,
     pub group_names: Vec<String>,
+    /// Unblock requests waiting for an answer.
+    pub pending_requests: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -293,4 +295,62 @@ pub(crate) struct EventRow {
     pub blocked: bool,
     pub category: String,
     pub rule: String,
+}
+
+/// One of the requester's own requests, as the block page lists them.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnRequest {
+    pub target: String,
+    pub outcome: String,
+    pub note: String,
+}
+
+#[derive(Template)]
+#[template(path = "blocked.html")]
+pub(crate) struct BlockedPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    /// Still blocked (else: "not blocked now").
+    pub blocked: bool,
+    pub url: String,
+    pub category: String,
+    pub reason: String,
+    pub when: String,
+    pub who: String,
+    pub can_request: bool,
+    pub sent: bool,
+    pub error: Option<String>,
+    pub link_group: String,
+    pub link_person: String,
+    pub link_at: String,
+    pub link_sig: String,
+    pub requests: Vec<OwnRequest>,
+}
+
+/// A request in the filter manager's queue.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestRow {
+    pub id: i64,
+    pub when: String,
+    pub who: String,
+    pub has_person: bool,
+    pub group: String,
+    pub client: String,
+    pub target: String,
+    pub why: String,
+    pub outcome: String,
+    pub decided_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "requests.html")]
+pub(crate) struct RequestsPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub notice: Option<String>,
+    pub errors: Vec<String>,
+    pub pending: Vec<RequestRow>,
+    pub answered: Vec<RequestRow>,
 }

@@ -245,12 +245,15 @@ impl Handler {
         let group = snapshot
             .group(&who.group)
             .or_else(|| snapshot.group(&self.fallback_group))?;
-        Some(snapshot.decide(&Request {
-            host: name,
-            path: None,
-            group,
-            at: LocalTime::uk(unix_now()),
-        }))
+        Some(snapshot.decide_for(
+            &Request {
+                host: name,
+                path: None,
+                group,
+                at: LocalTime::uk(unix_now()),
+            },
+            who.person.as_deref(),
+        ))
     }
 
     /// Encodes `response` for the client: EDNS as asked, and truncated if too big.

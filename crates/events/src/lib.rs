@@ -14,6 +14,8 @@
 //! assert_eq!(rx.try_recv().map(|e| e.name).ok().as_deref(), Some("site0.example"));
 //! ```
 
+pub mod blocklink;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -59,6 +59,8 @@ pub enum Rule {
     Default { list: Option<ListId> },
     /// Not a host name at all.
     InvalidHost,
+    /// Unblocked for this one person (an answered unblock request), though the group blocks it.
+    PersonAllow { entry: u32 },
 }
 
 impl Rule {
@@ -72,6 +74,7 @@ impl Rule {
             Rule::WalledGarden => "walled_garden",
             Rule::Default { .. } => "default",
             Rule::InvalidHost => "invalid_host",
+            Rule::PersonAllow { .. } => "person_allow",
         }
     }
 }

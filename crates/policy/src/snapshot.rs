@@ -288,6 +288,8 @@ pub struct SnapshotBuilder {
     illegal_urls: Vec<(UrlEntry, u32)>,
     illegal_entries: Vec<ListEntry>,
     groups: Vec<(String, CheckedPolicy)>,
+    /// Sites unblocked for one person (an answered unblock request), by username.
+    people: Vec<(String, Vec<ListEntry>)>,
     fail_closed: bool,
     /// The fewest labels of any domain entry: shorter suffixes need no probe.
     min_labels: Option<usize>,
@@ -306,6 +308,7 @@ impl SnapshotBuilder {
             illegal_urls: Vec::new(),
             illegal_entries: Vec::new(),
             groups: Vec::new(),
+            people: Vec::new(),
             fail_closed: false,
             min_labels: None,
         }
@@ -355,6 +358,12 @@ impl SnapshotBuilder {
         }
         self.groups.push((name.to_owned(), p));
         GroupId(self.groups.len() as u16 - 1)
+    }
+
+    /// Unblocks `entries` for one person, whatever their group blocks (never illegal
+    /// content): an unblock request answered "for this person".
+    pub fn add_person_allow(&mut self, username: &str, entries: Vec<ListEntry>) {
+        self.people.push((username.to_lowercase(), entries));
     }
 
     /// Marks this as the snapshot used when no lists could be loaded at all: pupil groups
@@ -448,6 +457,14 @@ impl SnapshotBuilder {
             |a, _| a,
         );
         let search_names = engines.into_iter().map(|e| e.0).collect();
+        let mut by_person: HashMap<String, Vec<ListEntry>> = HashMap::new();
+        for (who, entries) in self.people {
+            by_person.entry(who).or_default().extend(entries);
+        }
+        let people = by_person
+            .into_iter()
+            .map(|(who, entries)| (who, EntrySet::build(seed, &entries)))
+            .collect();
 
         let mut s = Snapshot {
             seed,
@@ -464,6 +481,7 @@ impl SnapshotBuilder {
             search,
             search_engines,
             search_names,
+            people,
             stats: SnapshotStats::default(),
         };
         s.stats = SnapshotStats {
@@ -500,6 +518,7 @@ pub struct Snapshot {
     search: FingerprintIndex,
     search_engines: Vec<SearchEngine>,
     search_names: Vec<String>,
+    people: HashMap<String, EntrySet>,
     stats: SnapshotStats,
 }
 
@@ -555,6 +574,32 @@ impl Snapshot {
                 ListEntry::Url(u) => u.to_string(),
             })
             .collect()
+    }
+
+    /// Decides one request from a known person: as [`Snapshot::decide`], except that a
+    /// site unblocked for this person is allowed (illegal content never is).
+    pub fn decide_for(&self, req: &Request<'_>, person: Option<&str>) -> Decision {
+        let d = self.decide(req);
+        if d.verdict != Verdict::Block || d.is_illegal() || self.people.is_empty() {
+            return d;
+        }
+        let Some(set) = person.and_then(|p| self.people.get(&p.to_lowercase())) else {
+            return d;
+        };
+        let host = req.host.as_bytes();
+        let mut buf = [0u64; MAX_LABELS];
+        let n = suffix_fingerprints(host, self.seed, &mut buf);
+        if n == 0 {
+            return d;
+        }
+        match set.find(host, &buf[..n], req.path) {
+            Some(entry) => Decision {
+                verdict: Verdict::Allow,
+                rule: Rule::PersonAllow { entry },
+                ..d
+            },
+            None => d,
+        }
     }
 
     /// Decides one request. Allocates nothing and takes no lock.
@@ -763,6 +808,7 @@ impl Snapshot {
             Rule::WalledGarden => "walled garden".into(),
             Rule::Default { .. } => "default".into(),
             Rule::InvalidHost => "invalid host name".into(),
+            Rule::PersonAllow { .. } => "unblocked for this person".into(),
         }
     }
 
@@ -794,6 +840,7 @@ impl Snapshot {
             Rule::Default { list: Some(_) } => format!("{target} is listed as {cat}, which {group} does not block."),
             Rule::Default { list: None } => format!("Nothing in {group}'s policy blocks {target}."),
             Rule::InvalidHost => format!("{target:?} is not a web address."),
+            Rule::PersonAllow { .. } => format!("{target} was unblocked for you, though {group} blocks it."),
         };
         match d.verdict {
             Verdict::SafeSearch(host) => {

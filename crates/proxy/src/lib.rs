@@ -11,4 +11,4 @@ pub mod search;
 pub mod server;
 pub mod sni;
 
-pub use server::{Accounts, Proxy, ProxyConfig, Resolve, SignIn};
+pub use server::{Accounts, BlockPage, Proxy, ProxyConfig, Resolve, SignIn};

@@ -57,6 +57,23 @@ pub struct ProxyConfig {
     /// Fixed addresses for names, looked up before DNS (a school's own servers that public
     /// DNS does not know).
     pub hosts: Vec<(String, IpAddr)>,
+    /// The console's block page: blocked pages are sent there with a signed link (who, what,
+    /// when), where the pupil can ask for an unblock. Without it, a page of the proxy's own.
+    pub block_page: Option<BlockPage>,
+}
+
+/// Where the console's block page is, and the key its links are signed with.
+#[derive(Clone)]
+pub struct BlockPage {
+    /// The console's address as browsers reach it (`http://10.0.0.5:8080`).
+    pub console: String,
+    pub key: [u8; 32],
+}
+
+impl std::fmt::Debug for BlockPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockPage").field("console", &self.console).finish()
+    }
 }
 
 impl Default for ProxyConfig {
@@ -72,6 +89,7 @@ impl Default for ProxyConfig {
             fallback_group: "unidentified".into(),
             realm: "School web access: sign in with your school username".into(),
             hosts: Vec::new(),
+            block_page: None,
         }
     }
 }
@@ -465,12 +483,15 @@ impl Proxy {
         let group = snapshot
             .group(&who.group)
             .or_else(|| snapshot.group(&self.config.fallback_group))?;
-        Some(snapshot.decide(&policy::Request {
-            host,
-            path,
-            group,
-            at: LocalTime::uk(unix_now()),
-        }))
+        Some(snapshot.decide_for(
+            &policy::Request {
+                host,
+                path,
+                group,
+                at: LocalTime::uk(unix_now()),
+            },
+            who.username.as_deref(),
+        ))
     }
 
     fn rule_name(&self, d: Option<&Decision>) -> String {
@@ -635,6 +656,31 @@ impl Proxy {
     }
 
     fn block_page(&self, url: &str, host: &str, decision: Option<&Decision>, who: &Who) -> Response<ProxyBody> {
+        if let Some(page) = &self.config.block_page {
+            let blocked = events::blocklink::Blocked {
+                url: url.to_owned(),
+                person: who.username.clone(),
+                group: who.group.clone(),
+                at: unix_now(),
+            };
+            let sig = events::blocklink::sign(&page.key, &blocked);
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("url", &blocked.url)
+                .append_pair("group", &blocked.group)
+                .append_pair("person", blocked.person.as_deref().unwrap_or(""))
+                .append_pair("at", &blocked.at.to_string())
+                .append_pair("sig", &sig)
+                .finish();
+            let location = format!("{}/blocked?{query}", page.console.trim_end_matches('/'));
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                let mut r = Response::new(body("This page is blocked at school.\n"));
+                *r.status_mut() = StatusCode::FOUND;
+                r.headers_mut().insert(header::LOCATION, v);
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return r;
+            }
+        }
         let snapshot = self.engine.snapshot();
         let reason = match decision {
             Some(d) => snapshot.reason(d, host),

@@ -1,7 +1,7 @@
 //! The server name a TLS client asks for (SNI), read from its ClientHello without
 //! decrypting anything. A CONNECT tunnel to an allowed host that then asks for another
 //! (domain fronting, some VPN apps) is caught here. Hand-written because it is ~80 lines with
-//! no dependencies, reads only the first record, and is fuzzed (`fuzz/fuzz_targets/sni.rs`).
+//! no dependencies, reads only the first record, and is fuzzed (`fuzz/fuzz_targets/client_hello.rs`).
 
 /// What the first bytes of a tunnel say.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -179,6 +179,9 @@ pub struct ProxyConfig {
     pub public_address: Option<String>,
     /// Hosts that `/proxy.pac` sends direct, not through the proxy (`*.school.internal`).
     pub pac_direct: Vec<String>,
+    /// Fixed addresses for names the proxy connects to, before DNS: a school's own servers
+    /// (`[proxy.hosts] "mis.school.internal" = "10.0.0.8"`).
+    pub hosts: std::collections::BTreeMap<String, std::net::IpAddr>,
 }
 
 impl Default for ProxyConfig {
@@ -193,6 +196,7 @@ impl Default for ProxyConfig {
             open_subnets: Vec::new(),
             public_address: None,
             pac_direct: Vec::new(),
+            hosts: std::collections::BTreeMap::new(),
         }
     }
 }

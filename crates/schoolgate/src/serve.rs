@@ -103,25 +103,28 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
     let resolver: Option<Arc<dyn proxy::Resolve>> = handler
         .ok()
         .map(|(h, _)| Arc::new(crate::web_proxy::DnsLookups(h)) as Arc<dyn proxy::Resolve>);
+    // Signs the proxy's links to the console's block page; one process holds both ends.
+    let link_key: [u8; 32] = rand::random();
     let accounts = crate::web_proxy::StoreAccounts {
         store: store.clone(),
         school,
         limits: console_config.sign_in.clone(),
-        attribution,
+        attribution: attribution.clone(),
         sign_in_lasts: config.proxy.sign_in_lasts,
     };
+    let block_page = proxy::BlockPage {
+        console: console_config.public_url.clone(),
+        key: link_key,
+    };
     // Like DNS, a taken proxy port leaves the rest running and says so.
-    let proxy_line = match crate::web_proxy::start(
-        &config,
+    let parts = crate::web_proxy::Parts {
         accounts,
         engine,
-        queue.clone(),
-        &health,
-        gateways_stopped,
+        queue: queue.clone(),
         resolver,
-    )
-    .await
-    {
+        block_page,
+    };
+    let proxy_line = match crate::web_proxy::start(&config, parts, &health, gateways_stopped).await {
         Ok((line, addr)) => {
             if console_config.pac.proxy.is_empty() {
                 console_config.pac.proxy = pac_address(addr, &console_config.public_url);
@@ -155,7 +158,12 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
     out.flush()?;
     drop(out);
 
-    let state = console::AppState::new(store.clone(), school, console_config, health, filter);
+    let state = console::AppState::new(store.clone(), school, console_config, health, filter).with_block_pages(
+        console::unblock::BlockPages {
+            who: Arc::new(crate::web_proxy::AttributionWho(attribution)),
+            key: link_key,
+        },
+    );
     console::serve(listener, state, shutdown_signal())
         .await
         .context("the console stopped")?;

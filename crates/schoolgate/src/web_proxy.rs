@@ -151,17 +151,42 @@ impl proxy::Resolve for DnsLookups {
     }
 }
 
-/// Starts the proxy on `proxy.listen`; returns the banner line.
+/// Who the DNS server says is at an address, for the console's block page.
+#[derive(Debug)]
+pub struct AttributionWho(pub Arc<dns::Attribution>);
+
+impl console::unblock::WhoIs for AttributionWho {
+    fn who(&self, client: IpAddr) -> (Option<String>, String) {
+        let who = self.0.identify(client, Instant::now());
+        (who.person, who.group)
+    }
+}
+
+/// What the proxy is joined to in the running server.
+pub struct Parts {
+    pub accounts: StoreAccounts,
+    pub engine: Arc<policy::Engine>,
+    pub queue: events::EventQueue,
+    /// Name lookups through the DNS path, when the DNS handler could be built.
+    pub resolver: Option<Arc<dyn proxy::Resolve>>,
+    pub block_page: proxy::BlockPage,
+}
+
+/// Starts the proxy on `proxy.listen`; returns the banner line and the address.
 pub async fn start(
     config: &crate::config::FileConfig,
-    accounts: StoreAccounts,
-    engine: Arc<policy::Engine>,
-    queue: events::EventQueue,
+    parts: Parts,
     health: &console::HealthBoard,
     stop: tokio::sync::watch::Receiver<bool>,
-    resolver: Option<Arc<dyn proxy::Resolve>>,
 ) -> anyhow::Result<(String, std::net::SocketAddr)> {
     use anyhow::Context;
+    let Parts {
+        accounts,
+        engine,
+        queue,
+        resolver,
+        block_page,
+    } = parts;
     let c = &config.proxy;
     let listener = tokio::net::TcpListener::bind(c.listen)
         .await
@@ -174,6 +199,8 @@ pub async fn start(
         open_subnets: c.open_subnets.iter().map(|s| (s.subnet, s.group.clone())).collect(),
         connect_ports: c.connect_ports.clone(),
         fallback_group: store::UNIDENTIFIED.into(),
+        block_page: Some(block_page),
+        hosts: c.hosts.iter().map(|(n, ip)| (n.clone(), *ip)).collect(),
         ..proxy::ProxyConfig::default()
     };
     let server = proxy::Proxy::new(engine, Arc::new(accounts), Some(queue), settings, resolver);

@@ -24,6 +24,7 @@ mod filtering;
 mod people;
 mod schools;
 mod snapshot;
+mod unblock;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -40,6 +41,7 @@ pub use filtering::{ListRecord, NewList, PolicyRecord, sha256_hex};
 pub use people::{GroupSummary, ImportSummary, NewPerson, PersonRecord};
 pub use schools::School;
 pub use snapshot::{SnapshotError, SnapshotReport, UNIDENTIFIED};
+pub use unblock::{Answer, Exception, NewUnblockRequest, Scope, UnblockRequest};
 
 /// The SQLite schema, version by version.
 pub static MIGRATIONS_SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -115,6 +117,9 @@ pub enum StoreError {
     /// A value would break a uniqueness rule (a username already taken, for example).
     #[error("{0}")]
     Conflict(String),
+    /// A value the caller gave is not acceptable (said in words for the person who gave it).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -3,6 +3,7 @@
 use policy::{Category, GroupPolicy, ListInfo, ParsedList, Snapshot, SnapshotBuilder};
 use register::people::{GroupKind, SchoolId};
 
+use crate::unblock::{Exception, Scope};
 use crate::{Actor, Result, Store, sha256_hex};
 
 /// Why a snapshot could not be built; the engine keeps the one it has.
@@ -51,14 +52,18 @@ impl Store {
 
     /// A value that changes whenever a list or policy of the school changes: the running
     /// server compares it to decide when to rebuild its snapshot.
-    pub async fn filter_generation(&self, school: SchoolId) -> Result<(i64, i64, i64, i64)> {
+    pub async fn filter_generation(&self, school: SchoolId) -> Result<(i64, i64, i64, i64, i64, i64)> {
         let row = sqlx::query(
             "SELECT (SELECT count(*) FROM lists WHERE school_id = $1) AS lists, \
                     (SELECT coalesce(max(id), 0) FROM lists WHERE school_id = $1) AS last_list, \
                     (SELECT count(*) FROM policies WHERE school_id = $1) AS policies, \
-                    (SELECT CAST(coalesce(sum(revision), 0) AS BIGINT) FROM policies WHERE school_id = $1) AS last_policy",
+                    (SELECT CAST(coalesce(sum(revision), 0) AS BIGINT) FROM policies WHERE school_id = $1) AS last_policy, \
+                    (SELECT count(*) FROM filter_exceptions WHERE school_id = $1 \
+                        AND (expires_at IS NULL OR expires_at > $2)) AS exceptions, \
+                    (SELECT coalesce(max(id), 0) FROM filter_exceptions WHERE school_id = $1) AS last_exception",
         )
         .bind(school.0)
+        .bind(unix_now())
         .fetch_one(&self.pool)
         .await?;
         use sqlx::Row;
@@ -67,6 +72,8 @@ impl Store {
             row.try_get("last_list")?,
             row.try_get("policies")?,
             row.try_get("last_policy")?,
+            row.try_get("exceptions")?,
+            row.try_get("last_exception")?,
         ))
     }
 
@@ -92,11 +99,37 @@ impl Store {
             .filter(|g| g.kind == GroupKind::Pupil)
             .map(|g| g.name)
             .collect();
+        // Answered unblock requests in force now: group and everyone exceptions join the
+        // groups' allow lists, person ones are kept per person. An entry that no longer
+        // parses is left out rather than failing the whole filter.
+        let exceptions = self.active_exceptions(school, unix_now()).await?;
+        let entry_of = |e: &Exception| match policy::rules::ListEntry::parse(&e.entry) {
+            Ok(entry) => Some(entry),
+            Err(why) => {
+                tracing::warn!(exception = e.id, %why, "an unblock exception is not a valid entry; left out");
+                None
+            }
+        };
         for record in self.policies(school).await? {
-            let p = GroupPolicy::from_toml(&record.group, &record.toml)?.check(&record.group)?;
+            let mut p = GroupPolicy::from_toml(&record.group, &record.toml)?.check(&record.group)?;
+            for e in &exceptions {
+                let applies = match &e.scope {
+                    Scope::Everyone => true,
+                    Scope::Group(g) => g.eq_ignore_ascii_case(&record.group),
+                    Scope::Person(_) => false,
+                };
+                if applies && let Some(entry) = entry_of(e) {
+                    p.allow.push(entry);
+                }
+            }
             let pupil =
                 record.group == UNIDENTIFIED || pupil_groups.iter().any(|g| g.eq_ignore_ascii_case(&record.group));
             builder.add_group(&record.group, &p, pupil);
+        }
+        for e in &exceptions {
+            if let (Scope::Person(who), Some(entry)) = (&e.scope, entry_of(e)) {
+                builder.add_person_allow(who, vec![entry]);
+            }
         }
         if !fail_closed {
             for list in self.lists(school).await? {
@@ -122,4 +155,14 @@ impl Store {
         }
         Ok((builder.build(), report))
     }
+}
+
+/// Which exceptions are in force is a question about now, whoever asks: the snapshot and
+/// its generation read the clock themselves (an expiry changes the generation, so a
+/// running server rebuilds when an exception ends).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

@@ -485,3 +485,68 @@ fn allow_entries_that_cover_illegal_content_are_found_for_refusal() {
         ]
     );
 }
+
+#[test]
+fn a_site_unblocked_for_one_person_is_allowed_for_them_alone_and_never_illegal_content() {
+    let mut b = SnapshotBuilder::new(9);
+    list(
+        &mut b,
+        "ut1/games",
+        Category::Games,
+        false,
+        ListFormat::Domains,
+        "games.example\n",
+    );
+    list(
+        &mut b,
+        "ctiru/domains",
+        Category::IllegalContent,
+        true,
+        ListFormat::Domains,
+        "terror.example\n",
+    );
+    let pupils = GroupPolicy {
+        block: vec!["games".into()],
+        ..GroupPolicy::default()
+    };
+    b.add_group("KS2", &pupils.check("KS2").expect("valid"), true);
+    let entries = ["games.example/maths-quiz", "terror.example"]
+        .iter()
+        .map(|e| policy::rules::ListEntry::parse(e).expect("entry"))
+        .collect();
+    b.add_person_allow("ZHart", entries);
+    let s = b.build();
+    let g = s.group("KS2").expect("group");
+    let at = MONDAY_10AM;
+    let ask = |host: &str, path: Option<&str>, who: Option<&str>| {
+        s.decide_for(
+            &Request {
+                host,
+                path,
+                group: g,
+                at,
+            },
+            who,
+        )
+    };
+    let d = ask("games.example", Some("/maths-quiz/level1"), Some("zhart"));
+    assert_eq!((d.verdict, d.rule.kind()), (Verdict::Allow, "person_allow"));
+    assert_eq!(d.category, Some(Category::Games), "still says what the site is");
+    assert!(s.reason(&d, "games.example").contains("unblocked for you"));
+    assert_eq!(
+        ask("games.example", Some("/arcade"), Some("zhart")).verdict,
+        Verdict::Block,
+        "only that page"
+    );
+    assert_eq!(
+        ask("games.example", Some("/maths-quiz"), Some("apatel")).verdict,
+        Verdict::Block,
+        "only that person"
+    );
+    assert_eq!(ask("games.example", Some("/maths-quiz"), None).verdict, Verdict::Block);
+    let illegal = ask("terror.example", None, Some("zhart"));
+    assert_eq!(
+        (illegal.verdict, illegal.rule.kind()),
+        (Verdict::Block, "illegal_content")
+    );
+}

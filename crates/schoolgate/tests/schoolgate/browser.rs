@@ -64,5 +64,83 @@ async fn the_demo_headteacher_signs_in_in_a_browser_and_sees_the_dashboard() {
     assert!(body.contains("Headteacher"), "{body}");
     assert!(body.contains("KS2"), "{body}");
     assert_eq!(d.title().await.expect("title"), "Dashboard – schoolgate");
-    browser.driver.clone().quit().await.expect("quit");
+    browser.close().await;
+}
+
+/// Chromium pointed at schoolgate's proxy (with `--proxy-server`) reaches an allowed page
+/// and is sent to the console's block page for a blocked one. Its devices' subnet needs no
+/// sign-in: a headless browser cannot answer the sign-in box.
+#[tokio::test]
+async fn a_browser_using_the_proxy_reaches_allowed_pages_and_sees_the_block_page() {
+    let server = demo(Some(
+        "[filter]\nreload_check = \"1s\"\n\n[[proxy.open_subnets]]\nsubnet = \"127.0.0.0/8\"\ngroup = \"KS2\"\n",
+    ));
+    let proxy = server.listening("Proxy:");
+    let policy = server.data_dir().join("ks2.toml");
+    std::fs::write(&policy, "deny = [\"games.example.org\"]\n").expect("write policy");
+    let (code, _, err) = crate::run(
+        &[
+            "policy",
+            "set",
+            "KS2",
+            policy.to_str().expect("utf-8"),
+            "--as",
+            "gpryce",
+        ],
+        server.data_dir(),
+    );
+    assert_eq!(code, 0, "{err}");
+    // Wait for the running server to take the policy up.
+    let http = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(format!("http://{proxy}")).expect("proxy"))
+        .build()
+        .expect("client");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while http
+        .get("http://games.example.org/")
+        .send()
+        .await
+        .map(|r| r.status())
+        .ok()
+        != Some(reqwest::StatusCode::FORBIDDEN)
+    {
+        assert!(std::time::Instant::now() < deadline, "the policy was not taken up");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+
+    let Some(browser) = testkit::browser::Browser::start(
+        "a_browser_using_the_proxy_reaches_allowed_pages_and_sees_the_block_page",
+        Some(&format!("http://{proxy}")),
+    )
+    .await
+    else {
+        return;
+    };
+    let d = &browser.driver;
+    let origin = crate::proxy::origin().await;
+    d.goto(format!("http://127.0.0.1:{}/", origin.port()))
+        .await
+        .expect("open an allowed page");
+    let body = d.find(By::Tag("body")).await.expect("body").text().await.expect("text");
+    assert_eq!(body, "hello from the school's own web server");
+
+    d.goto("http://games.example.org/play")
+        .await
+        .expect("open a blocked page");
+    let heading = d
+        .query(By::Tag("h1"))
+        .first()
+        .await
+        .expect("a heading")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(heading, "This page is blocked at school");
+    let page = d.find(By::Tag("main")).await.expect("main").text().await.expect("text");
+    assert!(page.contains("http://games.example.org/play"), "{page}");
+    assert!(
+        page.contains("Ask for it to be unblocked"),
+        "the console's block page: {page}"
+    );
+    browser.close().await;
 }

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::{FAST, demo, filtering, run};
 
 /// A web server on loopback that answers every request with one line.
-async fn origin() -> SocketAddr {
+pub async fn origin() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
@@ -52,6 +52,7 @@ fn through(proxy: SocketAddr, user: Option<(&str, &str)>) -> reqwest::Client {
     }
     reqwest::Client::builder()
         .proxy(p)
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
@@ -105,34 +106,26 @@ async fn a_teacher_signs_in_to_the_proxy_and_is_filtered_logged_and_known_to_dns
     );
     assert_eq!(code, 0, "{err}");
     let deadline = Instant::now() + Duration::from_secs(15);
-    let blocked = loop {
+    let location = loop {
         let r = teacher
             .get("http://blocked.example/games?level=2")
             .send()
             .await
             .expect("response");
-        if r.status() == StatusCode::FORBIDDEN {
-            break r.text().await.expect("body");
+        if r.status() == StatusCode::FOUND {
+            break r.headers()["location"].to_str().expect("ascii").to_owned();
         }
         let status = r.status();
-        if Instant::now() > deadline {
-            let health = reqwest::get(format!("{}/healthz", server.url))
-                .await
-                .expect("healthz")
-                .text()
-                .await
-                .unwrap_or_default();
-            let (_, explained, _) = run(&["explain", "blocked.example", "--group", "Staff"], server.data_dir());
-            panic!(
-                "still not blocked: {status} {}\n{health}\n{explained}",
-                r.text().await.unwrap_or_default()
-            );
-        }
+        assert!(Instant::now() < deadline, "still not blocked: {status}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
+    // Sent to the console's block page, which says what and who.
+    let blocked = reqwest::get(&location).await.expect("block page");
+    assert_eq!(blocked.status(), StatusCode::FORBIDDEN);
+    let blocked = blocked.text().await.expect("body");
     assert!(blocked.contains("This page is blocked at school"), "{blocked}");
     assert!(blocked.contains("http://blocked.example/games?level=2"));
-    assert!(blocked.contains("Signed in as mbell"));
+    assert!(blocked.contains("You are mbell"));
 
     // The proxy sign-in told the DNS server who is at this address.
     ask_dns(dns, "blocked.example.").await;
@@ -175,4 +168,168 @@ async fn the_pac_file_points_browsers_at_the_proxy() {
         assert!(text.contains(&format!("return \"PROXY {proxy}\";")), "{text}");
         assert!(text.contains("\"127.0.0.1\""), "the console itself goes direct: {text}");
     }
+}
+
+/// The id of the first request in the queue page.
+fn first_request_id(body: &str) -> Option<String> {
+    let start = body.find("id=\"request-")? + "id=\"request-".len();
+    Some(body[start..].split('"').next()?.to_owned())
+}
+
+#[tokio::test]
+async fn a_blocked_page_is_asked_for_allowed_by_the_filter_manager_and_then_loads() {
+    let origin = origin().await;
+    let server = demo(Some(&format!(
+        "{FAST}\n[filter]\nreload_check = \"1s\"\n\n[proxy.hosts]\n\"quiz.example\" = \"127.0.0.1\"\n"
+    )));
+    let proxy = server.listening("Proxy:");
+    let policy = server.data_dir().join("staff.toml");
+    std::fs::write(&policy, "deny = [\"quiz.example\"]\n").expect("write policy");
+    let (code, _, err) = run(
+        &[
+            "policy",
+            "set",
+            "Staff",
+            policy.to_str().expect("utf-8"),
+            "--as",
+            "gpryce",
+        ],
+        server.data_dir(),
+    );
+    assert_eq!(code, 0, "{err}");
+    // The teacher's browser, through the proxy, not following redirects so the test sees them.
+    let browser = reqwest::Client::builder()
+        .proxy(
+            reqwest::Proxy::all(format!("http://{proxy}"))
+                .expect("proxy")
+                .basic_auth("mbell", &server.demo_password("mbell")),
+        )
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = format!("http://quiz.example:{}/maths/fractions?level=2", origin.port());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let location = loop {
+        let r = browser.get(&page).send().await.expect("response");
+        if r.status() == StatusCode::FOUND {
+            break r.headers()["location"].to_str().expect("ascii").to_owned();
+        }
+        assert!(Instant::now() < deadline, "not blocked yet: {}", r.status());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let path = location
+        .strip_prefix(&server.url)
+        .unwrap_or_else(|| panic!("the block page is the console's: {location}"))
+        .to_owned();
+
+    // The block page, as the teacher's browser gets it from the console.
+    let teacher = crate::Client::new(&server.url);
+    let blocked = teacher.get(&path).await;
+    assert_eq!(blocked.status, StatusCode::FORBIDDEN);
+    assert!(
+        blocked.body.contains("This page is blocked at school"),
+        "{}",
+        blocked.body
+    );
+    assert!(
+        blocked.body.contains("You are mbell"),
+        "the signed link says who: {}",
+        blocked.body
+    );
+    assert!(blocked.body.contains("Ask for it to be unblocked"));
+    let field = |name: &str| crate::hidden(&blocked.body, name).unwrap_or_default();
+    let form = [
+        ("csrf", field("csrf")),
+        ("url", field("url")),
+        ("group", field("group")),
+        ("person", field("person")),
+        ("at", field("at")),
+        ("sig", field("sig")),
+        ("why", "Year 6 fractions lesson this afternoon".to_owned()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let sent = teacher.post("/blocked", &form).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let after = teacher.get(sent.location.as_deref().expect("back to the page")).await;
+    assert!(after.body.contains("Your request has been sent"), "{}", after.body);
+    assert!(after.body.contains("waiting for an answer"), "{}", after.body);
+
+    // The filter manager sees it and allows it for the teacher for a day.
+    let manager = filtering::filter_manager_client(&server).await;
+    let overview = manager.get("/filtering").await;
+    assert!(overview.body.contains("1 waiting"), "{}", overview.body);
+    let queue = manager.get("/filtering/requests").await;
+    assert!(queue.body.contains("quiz.example/maths/fractions"), "{}", queue.body);
+    assert!(queue.body.contains("Year 6 fractions lesson this afternoon"));
+    let id = first_request_id(&queue.body).expect("a request in the queue");
+    let csrf = crate::hidden(&queue.body, "csrf").expect("csrf");
+    let answered = manager
+        .post(
+            &format!("/filtering/requests/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("action", "allow"),
+                ("entry", "quiz.example/maths"),
+                ("scope", "person"),
+                ("expires", "1d"),
+                ("reason", ""),
+            ],
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::SEE_OTHER, "{}", answered.body);
+
+    // At once: the page loads through the proxy for the teacher.
+    let r = browser.get(&page).send().await.expect("response");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.expect("body"), "hello from the school's own web server");
+    // Only the pages allowed: the rest of the site stays blocked.
+    let other = format!("http://quiz.example:{}/arcade", origin.port());
+    assert_eq!(
+        browser.get(&other).send().await.expect("response").status(),
+        StatusCode::FOUND
+    );
+    // And the block page tells the teacher the answer.
+    let revisit = teacher.get(&path).await;
+    assert!(
+        revisit.body.contains("This page is not blocked now"),
+        "{}",
+        revisit.body
+    );
+    assert!(revisit.body.contains("unblocked"), "{}", revisit.body);
+
+    // A link whose person was changed is not believed.
+    let forged = path.replace("person=mbell", "person=hmarsh");
+    let page_forged = teacher.get(&forged).await;
+    assert!(!page_forged.body.contains("You are hmarsh"), "{}", page_forged.body);
+
+    // Every step is in the audit log, and the chain holds.
+    let (code, out, _) = run(&["audit", "verify"], server.data_dir());
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test]
+async fn a_name_blocked_by_dns_brings_the_browser_to_the_block_page() {
+    let server = demo(None);
+    // What a browser sends to the console's address after DNS answered a blocked name with it.
+    let c = crate::Client::new(&server.url);
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{}/logs?x=1", server.url))
+        .header("host", "games.example")
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let location = r.headers()["location"].to_str().expect("ascii").to_owned();
+    assert!(
+        location.starts_with(&format!(
+            "{}/blocked?url=http%3A%2F%2Fgames.example%2Flogs%3Fx%3D1",
+            server.url
+        )),
+        "{location}"
+    );
+    // The console's own pages are unaffected.
+    assert_eq!(c.get("/sign-in").await.status, StatusCode::OK);
 }

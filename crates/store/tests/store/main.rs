@@ -53,7 +53,7 @@ async fn migrations_build_the_schema_on_an_empty_database() {
         |store, label| async move {
             assert_eq!(
                 store.schema_versions().await.expect("versions"),
-                vec![1, 2, 3, 4, 5],
+                vec![1, 2, 3, 4, 5, 6],
                 "{label}"
             );
             if label == "sqlite" {
@@ -118,7 +118,7 @@ async fn a_database_left_by_an_older_version_is_upgraded_with_its_records() {
         let new = Store::open(&database).await.expect("upgrade");
         assert_eq!(
             new.schema_versions().await.expect("versions"),
-            vec![1, 2, 3, 4, 5],
+            vec![1, 2, 3, 4, 5, 6],
             "{}",
             db.label
         );
@@ -822,4 +822,201 @@ async fn a_setup_link_is_used_up_only_when_the_first_administrator_is_created() 
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn unblock_requests_are_filed_answered_once_and_become_exceptions_in_the_filter() {
+    each_database(
+        "unblock_requests_are_filed_answered_once_and_become_exceptions_in_the_filter",
+        |store, label| async move {
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
+            store
+                .set_policy(school, "KS2", "deny = [\"games.example\"]\n", &actor(), NOW)
+                .await
+                .expect("policy");
+            store
+                .set_policy(school, "KS1", "deny = [\"games.example\"]\n", &actor(), NOW)
+                .await
+                .expect("policy");
+            let ask = |person: Option<&str>, target: &str| store::NewUnblockRequest {
+                person: person.map(str::to_owned),
+                client: "10.20.0.5".into(),
+                group: "KS2".into(),
+                target: target.into(),
+                why: "  our class is doing a maths quiz  ".into(),
+            };
+            let id = store
+                .create_unblock_request(school, &ask(Some("zhart"), "games.example/quiz"), NOW)
+                .await
+                .expect("filed");
+            let again = store
+                .create_unblock_request(school, &ask(Some("zhart"), "games.example/quiz"), NOW + 5)
+                .await
+                .expect("filed again");
+            assert_eq!(id, again, "{label}: asking twice while it waits is one request");
+            let other = store
+                .create_unblock_request(school, &ask(None, "games.example/arcade"), NOW + 6)
+                .await
+                .expect("filed by nobody known");
+            let pending = store
+                .unblock_requests(school, Some("pending"), 10)
+                .await
+                .expect("queue");
+            assert_eq!(
+                pending.iter().map(|r| r.id).collect::<Vec<_>>(),
+                vec![id, other],
+                "{label}: oldest first"
+            );
+            assert_eq!(pending[0].why, "our class is doing a maths quiz");
+
+            let generation = store.filter_generation(school).await.expect("generation");
+            let manager = store::Actor {
+                label: "account:5 gpryce".into(),
+                origin: "10.0.0.2".into(),
+            };
+            let far = unix_now() + 86_400;
+            store
+                .answer_unblock_request(
+                    school,
+                    id,
+                    &store::Answer::Allow {
+                        scope: store::Scope::Person("zhart".into()),
+                        entry: "games.example/quiz".into(),
+                        expires_at: Some(far),
+                    },
+                    &manager,
+                    NOW + 60,
+                )
+                .await
+                .expect("allowed");
+            assert_ne!(
+                generation,
+                store.filter_generation(school).await.expect("generation"),
+                "{label}"
+            );
+            let answered_twice = store
+                .answer_unblock_request(
+                    school,
+                    id,
+                    &store::Answer::Decline { reason: "no".into() },
+                    &manager,
+                    NOW + 61,
+                )
+                .await;
+            assert!(matches!(answered_twice, Err(store::StoreError::Conflict(_))), "{label}");
+            store
+                .answer_unblock_request(
+                    school,
+                    other,
+                    &store::Answer::Decline {
+                        reason: "Arcade games are for home.".into(),
+                    },
+                    &manager,
+                    NOW + 62,
+                )
+                .await
+                .expect("declined");
+            let mine = store.unblock_requests_of(school, "zhart", 5).await.expect("mine");
+            assert_eq!((mine[0].status.as_str(), mine[0].expires_at), ("allowed", Some(far)));
+            let theirs = store
+                .unblock_requests_of(school, "10.20.0.5", 5)
+                .await
+                .expect("by address");
+            assert_eq!(theirs[0].answer.as_deref(), Some("Arcade games are for home."));
+
+            // The filter built now lets zhart (and nobody else) reach the page.
+            let (snapshot, _) = store.build_snapshot(school, 3, false).await.expect("snapshot");
+            let g = snapshot.group("KS2").expect("KS2");
+            let at = policy::LocalTime::uk(NOW);
+            let req = policy::Request {
+                host: "games.example",
+                path: Some("/quiz/1"),
+                group: g,
+                at,
+            };
+            assert_eq!(
+                snapshot.decide_for(&req, Some("zhart")).verdict,
+                policy::Verdict::Allow,
+                "{label}"
+            );
+            assert_eq!(
+                snapshot.decide_for(&req, Some("apatel")).verdict,
+                policy::Verdict::Block
+            );
+
+            // A group exception joins that group's allow list only; an expired one is gone.
+            let third = store
+                .create_unblock_request(school, &ask(Some("apatel"), "games.example"), NOW + 70)
+                .await
+                .expect("filed");
+            store
+                .answer_unblock_request(
+                    school,
+                    third,
+                    &store::Answer::Allow {
+                        scope: store::Scope::Group("KS2".into()),
+                        entry: "games.example".into(),
+                        expires_at: None,
+                    },
+                    &manager,
+                    NOW + 80,
+                )
+                .await
+                .expect("allowed for KS2");
+            let (snapshot, _) = store.build_snapshot(school, 3, false).await.expect("snapshot");
+            let ask_group = |group: &str| {
+                snapshot.decide(&policy::Request {
+                    host: "games.example",
+                    path: None,
+                    group: snapshot.group(group).expect("group"),
+                    at,
+                })
+            };
+            assert_eq!(ask_group("KS2").verdict, policy::Verdict::Allow, "{label}");
+            assert_eq!(ask_group("KS1").verdict, policy::Verdict::Block, "{label}");
+            let past = store
+                .answer_unblock_request(
+                    school,
+                    store
+                        .create_unblock_request(school, &ask(Some("bkhan"), "x.example"), NOW + 90)
+                        .await
+                        .expect("filed"),
+                    &store::Answer::Allow {
+                        scope: store::Scope::Everyone,
+                        entry: "x.example".into(),
+                        expires_at: Some(NOW),
+                    },
+                    &manager,
+                    NOW + 100,
+                )
+                .await;
+            assert!(
+                matches!(past, Err(store::StoreError::Invalid(_))),
+                "{label}: an end already past"
+            );
+
+            let log = store
+                .audit_for_target(school, &format!("unblock_request:{id}"), 10)
+                .await
+                .expect("log");
+            let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+            assert!(
+                actions.contains(&"unblock.request") && actions.contains(&"unblock.allow"),
+                "{actions:?}"
+            );
+            assert_eq!(
+                store.verify_audit(school).await.expect("verify").map(|_| ()),
+                Ok(()),
+                "{label}"
+            );
+        },
+    )
+    .await;
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
