@@ -110,16 +110,29 @@ impl Store {
         Ok(())
     }
 
-    /// Drains the event queue into the store until the queue closes: waits for one event,
-    /// then takes whatever else is queued (up to a batch) and writes it in one transaction.
+    /// Drains the event queue into the store until the queue closes: waits for events, then
+    /// gathers more for up to a quarter of a second (or until it has four batches), and
+    /// writes them in one transaction. Fewer, larger transactions keep the writer's share of
+    /// the CPU small at tens of thousands of events a second, so that it does not take time
+    /// from the requests being logged; an event reaches the log within the quarter second.
     /// A failed write is logged with the count lost, never retried forever.
     pub async fn run_event_writer(&self, school: SchoolId, mut rx: mpsc::Receiver<FilterEvent>) {
-        let mut batch = Vec::with_capacity(BATCH);
-        while let Some(first) = rx.recv().await {
-            batch.push(first);
+        const GATHER: std::time::Duration = std::time::Duration::from_millis(250);
+        let mut batch = Vec::with_capacity(BATCH * 4);
+        loop {
+            if rx.recv_many(&mut batch, BATCH * 4).await == 0 {
+                return;
+            }
+            let deadline = tokio::time::Instant::now() + GATHER;
+            let mut closed = false;
             while batch.len() < BATCH * 4 {
-                match rx.try_recv() {
-                    Ok(e) => batch.push(e),
+                let room = BATCH * 4 - batch.len();
+                match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(_) => {}
                     Err(_) => break,
                 }
             }
@@ -127,6 +140,9 @@ impl Store {
                 tracing::error!(error = %e, lost = batch.len(), "filter events could not be written");
             }
             batch.clear();
+            if closed {
+                return;
+            }
         }
     }
 
