@@ -486,6 +486,18 @@ async fn malformed_requests_and_slow_clients_are_closed_and_others_still_served(
     let mut buf = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(3), slow.read_to_end(&mut buf)).await;
     assert!(closed.is_ok(), "the slow connection was closed");
+
+    // A kept-alive connection that then says nothing is closed too.
+    let mut idle = TcpStream::connect(s.addr).await.expect("connect");
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: proxy\r\n\r\n")
+        .await
+        .expect("write");
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).await.expect("an answer");
+    assert_eq!(&first, b"HTTP/1.1 400");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(3), idle.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the idle connection was closed");
 }
 
 #[tokio::test]

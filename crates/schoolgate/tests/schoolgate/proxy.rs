@@ -333,3 +333,34 @@ async fn a_name_blocked_by_dns_brings_the_browser_to_the_block_page() {
     // The console's own pages are unaffected.
     assert_eq!(c.get("/sign-in").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn proxy_sign_in_guesses_are_throttled_like_console_ones() {
+    let server = demo(Some(FAST));
+    let proxy = server.listening("Proxy:");
+    let page = "http://127.0.0.1:9/";
+    // FAST allows ten failures in five minutes.
+    for i in 0..11 {
+        let r = through(proxy, Some(("akowalczyk", &format!("guess {i}"))))
+            .get(page)
+            .send()
+            .await
+            .expect("response");
+        assert_eq!(r.status(), StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+    }
+    // Now even the right password waits for the window to pass.
+    let r = through(proxy, Some(("akowalczyk", &server.demo_password("akowalczyk"))))
+        .get(page)
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(r.status(), StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+    assert!(r.text().await.expect("body").contains("Too many failed attempts"));
+    // Someone else is not locked out by it.
+    let r = through(proxy, Some(("rabara", &server.demo_password("rabara"))))
+        .get(page)
+        .send()
+        .await
+        .expect("response");
+    assert_ne!(r.status(), StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+}
