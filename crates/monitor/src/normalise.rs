@@ -1,0 +1,303 @@
+//! Text as the matcher sees it: compatibility-folded (NFKC's compatibility part), lower
+//! case, accents off Latin letters and vowel marks off Arabic script, leetspeak read as
+//! letters (`s3lf h4rm`), letters spaced out to dodge filters joined up (`k.i.l.l`), runs of
+//! one letter cut to one (`diiie`, and `kill` too: phrases are normalised the same way), and
+//! every gap between words one space. Each word remembers where in the original it came
+//! from, so that an alert can quote the original words.
+
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+
+/// Normalised text and where each of its words came from in the original.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Normalised {
+    pub text: String,
+    /// One entry a word of `text`: its byte offset there, and the original byte range it
+    /// was made from. Matches are whole words, so a word is fine enough to quote.
+    words: Vec<(u32, u32, u32)>,
+}
+
+impl Normalised {
+    /// The original byte range that the whole words at normalised bytes `start..end` came
+    /// from.
+    pub fn original_range(&self, start: usize, end: usize) -> (usize, usize) {
+        let containing = |at: usize| {
+            self.words
+                .partition_point(|w| w.0 as usize <= at)
+                .checked_sub(1)
+                .and_then(|i| self.words.get(i))
+        };
+        let first = containing(start).map(|w| w.1).unwrap_or(0);
+        let last = containing(end.saturating_sub(1)).map(|w| w.2).unwrap_or(first);
+        (first as usize, last.max(first) as usize)
+    }
+}
+
+/// Characters that stand for letters inside a word (`h4rm`, `$uicide`, `@ss`).
+fn leet(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' => 'i',
+        '3' => 'e',
+        '4' => 'a',
+        '5' => 's',
+        '7' => 't',
+        '8' => 'b',
+        '@' => 'a',
+        '$' => 's',
+        _ => return None,
+    })
+}
+
+/// Marks dropped after decomposition: Latin accents (so `ą`, `ș`, `é` match `a`, `s`, `e`,
+/// as people type them without) and Arabic-script vowel marks, which are optional in
+/// writing. Marks that are letters' vowels in other scripts (Gurmukhi, Devanagari) stay.
+fn dropped_mark(c: char) -> bool {
+    matches!(c, '\u{0300}'..='\u{036F}' | '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{06D6}'..='\u{06ED}')
+}
+
+/// Latin letters with no decomposition to fold: people type them without the stroke.
+fn fold_letter(c: char) -> char {
+    match c {
+        'ł' => 'l',
+        'ø' => 'o',
+        'đ' => 'd',
+        'ı' => 'i',
+        'ħ' => 'h',
+        _ => c,
+    }
+}
+
+/// Characters between spaced-out letters that still make one word (`k.i.l.l`, `k-i-l-l`).
+fn spacer(c: char) -> bool {
+    matches!(c, '.' | '-' | '_' | '*' | ' ' | '/' | '|' | '+' | '~')
+}
+
+/// The normaliser's state as it reads the text once, front to back.
+#[derive(Debug, Default)]
+struct State {
+    n: Normalised,
+    /// The word being read, and where it started and ended in the original.
+    word: Vec<char>,
+    word_start: u32,
+    word_end: u32,
+    has_letter: bool,
+    /// Single-letter words in a row (`k.i.l`), waiting to learn whether they spell a word.
+    singles: Vec<(char, u32, u32)>,
+    /// The one character between them: a run ends where it changes (`k.i.l.l m.e`).
+    singles_sep: Option<char>,
+    /// The gap since the last word: its length, whether it was all spacers, its last char.
+    gap_len: usize,
+    gap_spacer: bool,
+    gap_char: char,
+}
+
+impl State {
+    fn emit(&mut self, chars: &[char], start: u32, end: u32) {
+        if chars.is_empty() {
+            return;
+        }
+        if !self.n.text.is_empty() {
+            self.n.text.push(' ');
+        }
+        self.n.words.push((self.n.text.len() as u32, start, end));
+        let mut last = None;
+        for &c in chars {
+            // Runs of one letter are cut to one, here and in phrases alike.
+            if last == Some(c) && c.is_alphabetic() {
+                continue;
+            }
+            self.n.text.push(c);
+            last = Some(c);
+        }
+    }
+
+    /// The pending single letters: one word if three or more, else each its own.
+    fn flush_singles(&mut self) {
+        let singles = std::mem::take(&mut self.singles);
+        if singles.len() >= 3 {
+            let chars: Vec<char> = singles.iter().map(|s| s.0).collect();
+            self.emit(&chars, singles[0].1, singles[singles.len() - 1].2);
+        } else {
+            for &(c, s, e) in &singles {
+                self.emit(&[c], s, e);
+            }
+        }
+        self.singles = singles;
+        self.singles.clear();
+        self.singles_sep = None;
+    }
+
+    fn finish_word(&mut self) {
+        if self.word.is_empty() {
+            return;
+        }
+        if self.has_letter {
+            for c in &mut self.word {
+                if let Some(l) = leet(*c) {
+                    *c = l;
+                }
+            }
+        }
+        let gap = (self.gap_len == 1 && self.gap_spacer).then_some(self.gap_char);
+        if self.word.len() == 1 && self.word[0].is_alphabetic() {
+            let continues = match (self.singles.len(), self.singles_sep, gap) {
+                (0, _, _) => true,
+                (1, None, Some(_)) => true,
+                (_, Some(sep), Some(g)) => sep == g,
+                _ => false,
+            };
+            if !continues {
+                self.flush_singles();
+            } else if self.singles.len() == 1 {
+                self.singles_sep = gap;
+            }
+            self.singles.push((self.word[0], self.word_start, self.word_end));
+        } else {
+            self.flush_singles();
+            let word = std::mem::take(&mut self.word);
+            self.emit(&word, self.word_start, self.word_end);
+            self.word = word;
+        }
+        self.word.clear();
+        self.has_letter = false;
+        self.gap_len = 0;
+        self.gap_spacer = true;
+    }
+
+    #[inline]
+    fn feed(&mut self, l: char, start: u32, end: u32) {
+        let reading = !self.word.is_empty();
+        // An apostrophe inside a word is dropped, so `don't` and `dont` read the same.
+        if reading && matches!(l, '\'' | '\u{2019}' | '`') {
+            self.word_end = end;
+            return;
+        }
+        // Marks that stay (Gurmukhi vowel signs) belong to the letter before them. ASCII,
+        // most of what is scanned, is classified without Unicode tables.
+        let in_word = if l.is_ascii() {
+            l.is_ascii_alphanumeric() || matches!(l, '@' | '$')
+        } else {
+            l.is_alphanumeric() || (reading && is_combining_mark(l))
+        };
+        if in_word {
+            if !reading {
+                self.word_start = start;
+            }
+            self.word_end = end;
+            if l.is_ascii() {
+                self.has_letter |= l.is_ascii_alphabetic();
+                self.word.push(l);
+            } else {
+                self.has_letter |= l.is_alphabetic();
+                self.word.push(fold_letter(l));
+            }
+        } else {
+            self.finish_word();
+            self.gap_len += 1;
+            self.gap_spacer &= spacer(l);
+            self.gap_char = l;
+        }
+    }
+}
+
+/// Normalises `text` (see the module docs).
+pub fn normalise(text: &str) -> Normalised {
+    let mut st = State {
+        n: Normalised {
+            text: String::with_capacity(text.len()),
+            words: Vec::with_capacity(text.len() / 5),
+        },
+        gap_spacer: true,
+        gap_char: ' ',
+        ..State::default()
+    };
+    for (i, c) in text.char_indices() {
+        let (start, end) = (i as u32, (i + c.len_utf8()) as u32);
+        if c.is_ascii() {
+            st.feed(c.to_ascii_lowercase(), start, end);
+        } else {
+            decompose_compatible(c, |d| {
+                if !dropped_mark(d) {
+                    for l in d.to_lowercase() {
+                        st.feed(l, start, end);
+                    }
+                }
+            });
+        }
+    }
+    st.finish_word();
+    st.flush_singles();
+    st.n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> String {
+        normalise(s).text
+    }
+
+    #[test]
+    fn case_accents_and_compatibility_forms_fold() {
+        assert_eq!(n("Żółć ŚMIERĆ"), "zolc smierc");
+        assert_eq!(n("ＦＵＬＬ width ﬁne"), "ful width fine");
+        assert_eq!(n("sinucidere ȘI moarte"), "sinucidere si moarte");
+        assert_eq!(n("الانتحَار"), "الانتحار", "Arabic vowel marks are optional");
+        assert_eq!(n("ਖੁਦਕੁਸ਼ੀ"), n("ਖੁਦਕੁਸ਼ੀ"), "Gurmukhi keeps its vowel signs");
+        assert!(n("ਖੁਦਕੁਸ਼ੀ").contains('\u{0A41}'));
+    }
+
+    #[test]
+    fn leetspeak_spacing_and_repeats_are_read_through() {
+        assert_eq!(n("s3lf h4rm"), "self harm");
+        assert_eq!(n("$uicide"), "suicide");
+        assert_eq!(n("k.i.l.l myself"), "kil myself");
+        assert_eq!(n("k-i-l-l"), "kil");
+        assert_eq!(n("k i l l"), "kil");
+        assert_eq!(n("I want to diiiie"), "i want to die");
+        assert_eq!(n("kill"), "kil", "phrases fold the same way");
+        assert_eq!(n("year 2024, room 101"), "year 2024 rom 101", "numbers stay numbers");
+        assert_eq!(n("a b"), "a b", "two single letters are not a spaced-out word");
+        assert_eq!(
+            n("k.i.l.l m.y.s.e.l.f"),
+            "kil myself",
+            "a run ends where its separator changes"
+        );
+        assert_eq!(n("Hello,   world!!"), "helo world");
+        assert_eq!(n("don't"), n("dont"));
+        assert_eq!(n("I’ll"), "il");
+    }
+
+    #[test]
+    fn every_word_points_back_into_the_original() {
+        let original = "I'm   going to K.I.L.L myself";
+        let norm = normalise(original);
+        let at = norm.text.find("kil").expect("joined");
+        let (s, e) = norm.original_range(at, at + 3);
+        assert_eq!(&original[s..e], "K.I.L.L");
+        let at = norm.text.find("myself").expect("word");
+        let (s, e) = norm.original_range(at, at + "myself".len());
+        assert_eq!(&original[s..e], "myself");
+    }
+
+    #[test]
+    fn any_text_normalises_without_panicking() {
+        for s in [
+            "",
+            " ",
+            "\u{0300}",
+            "💀💀💀",
+            "a\u{0301}\u{0301}",
+            "\u{FDFA}",
+            "$$$",
+            "@",
+            "k.",
+            ".k.i",
+        ] {
+            let norm = normalise(s);
+            let (a, b) = norm.original_range(0, norm.text.len());
+            assert!(a <= b && b <= s.len(), "{s:?}");
+        }
+    }
+}
