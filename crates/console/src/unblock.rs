@@ -92,8 +92,10 @@ fn split_url(url: &str) -> Option<(String, String)> {
         None => (rest, "/"),
     };
     let host = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    // A port after the host (`example.org:8080`, `[::1]:8080`), but not the colons inside
+    // a bracketed IPv6 address.
     let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(']') => h,
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && (!h.starts_with('[') || h.ends_with(']')) => h,
         _ => host,
     };
     if host.is_empty() {
@@ -227,6 +229,20 @@ pub(crate) async fn request_unblock(
         .await;
     }
     let (person, group) = requester(&state, &q, addr.ip());
+    // Illegal content has no request form, and a hand-made request is refused too: it must
+    // not reach anyone's queue with an "Allow" button beside it.
+    let snapshot = state.inner.filter.engine.snapshot();
+    if let Some(g) = snapshot.group(&group).or_else(|| snapshot.group(store::UNIDENTIFIED)) {
+        let d = snapshot.decide(&policy::Request {
+            host: &host,
+            path: Some(&path),
+            group: g,
+            at: LocalTime::uk(now()),
+        });
+        if d.is_illegal() {
+            return Err(ConsoleError::Forbidden("Nobody in school can unblock this page."));
+        }
+    }
     let request = NewUnblockRequest {
         person,
         client: addr.ip().to_string(),
@@ -403,7 +419,16 @@ pub(crate) async fn answer_request(
                 Scope::Everyone
             }
             ("everyone", _) => Scope::Everyone,
-            _ => Scope::Group(request.group.clone()),
+            _ => {
+                // The group whose policy actually applied: a group with no policy of its own
+                // was given the unidentified one, and that is where the exception belongs.
+                let snapshot = state.inner.filter.engine.snapshot();
+                if snapshot.group(&request.group).is_some() {
+                    Scope::Group(request.group.clone())
+                } else {
+                    Scope::Group(store::UNIDENTIFIED.to_owned())
+                }
+            }
         };
         let expires_at = match form.expires.as_str() {
             "1h" => Some(t + 3600),
@@ -448,7 +473,10 @@ pub(crate) async fn foreign_host(State(state): State<AppState>, request: Request
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    if is_ours(&host, &state.config().public_url) {
+    // The PAC file is asked for under any name (WPAD looks for `wpad.<domain>`): a block
+    // page instead would leave browsers going direct.
+    let pac = matches!(request.uri().path(), "/proxy.pac" | "/wpad.dat");
+    if pac || is_ours(&host, &state.config().public_url) {
         return next.run(request).await;
     }
     let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(&host);
@@ -513,6 +541,8 @@ mod tests {
             split_url("http://site.example?q=1"),
             Some(("site.example".into(), "/?q=1".into()))
         );
+        assert_eq!(split_url("http://[::1]:8080/x"), Some(("[::1]".into(), "/x".into())));
+        assert_eq!(split_url("http://[::1]/x"), Some(("[::1]".into(), "/x".into())));
         assert_eq!(split_url("javascript:alert(1)"), None);
         assert_eq!(split_url("http:///x"), None);
         assert_eq!(

@@ -179,6 +179,8 @@ impl Handler {
                 }
                 let mut m = hit.message();
                 m.metadata.id = id;
+                m.metadata.recursion_desired = req.metadata.recursion_desired;
+                m.metadata.recursion_available = true;
                 m.queries = vec![q.clone()];
                 let ready = self.ready(&req, m, name, who, decision, true, udp);
                 if let Prepared::Ready(bytes, _) = &ready
@@ -370,6 +372,8 @@ impl Handler {
         let now = Instant::now();
         if let Some(mut m) = self.cache.get(&key, now) {
             m.metadata.id = req.metadata.id;
+            m.metadata.recursion_desired = req.metadata.recursion_desired;
+            m.metadata.recursion_available = true;
             m.queries = vec![q.clone()];
             return (m, true);
         }

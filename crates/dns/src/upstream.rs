@@ -98,11 +98,15 @@ impl FromStr for UpstreamAddr {
 /// for every question).
 const TLS_IDLE: usize = 8;
 
+/// How long a kept DNS-over-TLS connection is trusted to still be open.
+const TLS_KEEP: Duration = Duration::from_secs(10);
+
 #[derive(Debug)]
 struct Upstream {
     at: UpstreamAddr,
     healthy: AtomicBool,
-    idle: Mutex<Vec<TlsStream<TcpStream>>>,
+    /// Kept connections and when each was last used.
+    idle: Mutex<Vec<(TlsStream<TcpStream>, std::time::Instant)>>,
 }
 
 /// The upstream resolvers, tried in order, healthy ones first.
@@ -246,7 +250,13 @@ impl Upstreams {
     /// One question over a kept TLS connection, or a new one. A kept connection the server
     /// has since closed fails at once, so the question is asked again on a fresh one.
     async fn tls_exchange(&self, up: &Upstream, query: &[u8], id: u16, question: &Query) -> Result<Message, String> {
-        let kept = up.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        // Resolvers close idle connections after some seconds (and NATs forget them): one
+        // older than that is likely dead, so it is dropped rather than tried.
+        let kept = {
+            let mut idle = up.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.retain(|(_, used)| used.elapsed() < TLS_KEEP);
+            idle.pop().map(|(s, _)| s)
+        };
         // A kept connection gets half the time: one that died silently must leave time for
         // a fresh one.
         if let Some(mut stream) = kept
@@ -336,7 +346,7 @@ impl Upstream {
     fn keep(&self, stream: TlsStream<TcpStream>) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < TLS_IDLE {
-            idle.push(stream);
+            idle.push((stream, std::time::Instant::now()));
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Signed links from the proxy to the console's block page. The proxy knows who was
 //! blocked; the console, reached afterwards (possibly through the proxy, so from the proxy's
-//! address), does not. The link carries the address, person and group with an HMAC under a
+//! address), does not. The link carries the page's URL, the person and the group with an HMAC under a
 //! key the two share in one process, so a pupil cannot file an unblock request in someone
 //! else's name by editing the link.
 
@@ -41,7 +41,7 @@ pub fn sign(key: &[u8; 32], b: &Blocked) -> String {
 
 /// Whether `sig` is `b`'s signature and the link is recent (a little clock skew allowed).
 pub fn verify(key: &[u8; 32], b: &Blocked, sig: &str, now: i64) -> bool {
-    let fresh = b.at <= now + 300 && now - b.at <= LINK_LIFETIME_SECS;
+    let fresh = b.at <= now.saturating_add(300) && now.saturating_sub(b.at) <= LINK_LIFETIME_SECS;
     let Ok(bytes) = hex::decode(sig) else { return false };
     fresh && mac(key, b).is_some_and(|m| m.verify_slice(&bytes).is_ok())
 }
@@ -84,5 +84,13 @@ mod tests {
             assert!(!verify(&key, &changed, &sig, 1_000_010), "{changed:?}");
         }
         assert!(!verify(&key, &b, "zz", 1_000_010));
+        let hostile = Blocked {
+            at: i64::MIN,
+            ..b.clone()
+        };
+        assert!(
+            !verify(&key, &hostile, &sign(&key, &hostile), i64::MAX),
+            "no overflow, not fresh"
+        );
     }
 }

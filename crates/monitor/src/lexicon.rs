@@ -112,7 +112,7 @@ pub struct Entry {
     pub severity: u8,
     pub language: String,
     pub phrase: String,
-    /// Words that raise the severity by one when they appear in the same text.
+    /// Words that raise the severity by one each when they appear near the phrase.
     pub raise: Vec<String>,
     /// Words that lower it by one.
     pub lower: Vec<String>,

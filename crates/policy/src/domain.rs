@@ -251,3 +251,84 @@ mod tests {
         assert_eq!(suffix_fingerprints(b".", 7, &mut out), 0);
     }
 }
+
+/// A URL path (with its query) as the web server will read it, so that policy sees the same
+/// page: `%`-escapes of unreserved characters decoded (`/%70age` is `/page`), `.` and `..`
+/// segments resolved, and runs of `/` made one. Without it, `/x/../bad/page` or
+/// `/bad/%70age` would slip past an entry for `/bad/page`, and an allowed `/quiz` would
+/// cover `/quiz/../anything`. The query is left as it is.
+pub fn normalise_path(path_and_query: &str) -> String {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    // Decode only unreserved characters: decoding `/` or `?` would change the meaning.
+    let bytes = path.as_bytes();
+    let mut decoded = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = path.get(i + 1..i + 3)
+            && let Ok(v) = u8::from_str_radix(hex, 16)
+            && (v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~'))
+        {
+            decoded.push(char::from(v));
+            i += 3;
+            continue;
+        }
+        let ch_len = path[i..].chars().next().map_or(1, char::len_utf8);
+        decoded.push_str(&path[i..i + ch_len]);
+        i += ch_len;
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(path_and_query.len());
+    out.push('/');
+    out.push_str(&segments.join("/"));
+    if decoded.len() > 1
+        && (decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/.."))
+        && !out.ends_with('/')
+    {
+        out.push('/');
+    }
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::normalise_path;
+
+    #[test]
+    fn paths_read_as_the_server_reads_them() {
+        for (raw, want) in [
+            ("/", "/"),
+            ("", "/"),
+            ("/bad/page", "/bad/page"),
+            ("/bad/%70age", "/bad/page"),
+            ("/bad/%2Fpage", "/bad/%2Fpage"),
+            ("/x/../bad/page", "/bad/page"),
+            ("/quiz/../anything", "/anything"),
+            ("/../../etc", "/etc"),
+            ("//bad///page", "/bad/page"),
+            ("/./bad/./page/", "/bad/page/"),
+            ("/a/b/..", "/a/"),
+            ("/search?q=a/../b", "/search?q=a/../b"),
+            ("/caf%C3%A9/é", "/caf%C3%A9/é"),
+            ("/%zz/%4", "/%zz/%4"),
+        ] {
+            assert_eq!(normalise_path(raw), want, "{raw}");
+        }
+    }
+}

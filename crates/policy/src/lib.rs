@@ -41,7 +41,7 @@ mod snapshot;
 
 pub use category::{Category, CategorySet};
 pub use decision::{Decision, GroupId, ListId, Rule, Verdict};
-pub use domain::Domain;
+pub use domain::{Domain, normalise_path};
 pub use list::{ListFormat, ParsedList, UrlEntry};
 pub use mapping::CategoryMap;
 pub use net::Subnet;

@@ -44,6 +44,8 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// A tunnel's first bytes (the TLS ClientHello) must arrive within this.
     pub hello_timeout: Duration,
+    /// A tunnel with nothing moving either way for this long is closed.
+    pub tunnel_idle: Duration,
     /// Subnets whose devices need no sign-in, and the group they get (first match wins).
     pub open_subnets: Vec<(Subnet, String)>,
     /// Ports CONNECT may open (empty: any).
@@ -83,6 +85,7 @@ impl Default for ProxyConfig {
             header_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             hello_timeout: Duration::from_secs(10),
+            tunnel_idle: Duration::from_secs(300),
             open_subnets: Vec::new(),
             connect_ports: vec![443],
             sign_in_cache: Duration::from_secs(300),
@@ -139,6 +142,9 @@ struct Who {
     until: Option<i64>,
 }
 
+/// A sign-in attempt: the client's address and a hash of the username and password.
+type Credentials = (IpAddr, [u8; 32]);
+
 /// The running proxy's shared parts.
 pub struct Proxy {
     engine: Arc<Engine>,
@@ -148,7 +154,14 @@ pub struct Proxy {
     client: Client<HttpConnector<Resolver>, Incoming>,
     resolver: Resolver,
     /// Checked credentials by client address and a hash of username and password.
-    signed: moka::sync::Cache<(IpAddr, [u8; 32]), Who>,
+    signed: moka::sync::Cache<Credentials, Who>,
+    /// Credentials just refused, so that a browser's burst of parallel requests with a
+    /// wrong password counts as one failure, not a lock-out.
+    refused: moka::sync::Cache<Credentials, SignIn>,
+    /// One check at a time per credentials: the first request checks, the rest wait for it.
+    checking: std::sync::Mutex<std::collections::HashMap<Credentials, Arc<tokio::sync::Mutex<()>>>>,
+    /// Open CONNECT tunnels, limited like connections.
+    tunnels: Arc<Semaphore>,
     pub counters: Counters,
 }
 
@@ -328,6 +341,60 @@ impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for 
     }
 }
 
+/// Joins two streams until either side closes or nothing moves for `idle`; returns the
+/// bytes moved both ways.
+async fn copy_until_idle<A, B>(a: A, b: B, idle: Duration) -> u64
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
+    let moved = AtomicU64::new(0);
+    let last = std::sync::Mutex::new(tokio::time::Instant::now());
+    let watchdog = async {
+        loop {
+            let since = *last.lock().unwrap_or_else(|p| p.into_inner());
+            let deadline = since + idle;
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    };
+    tokio::select! {
+        _ = async {
+            tokio::join!(
+                pump(&mut ar, &mut bw, &moved, &last),
+                pump(&mut br, &mut aw, &moved, &last)
+            )
+        } => {}
+        _ = watchdog => {}
+    }
+    moved.load(Ordering::Relaxed)
+}
+
+/// One direction of a tunnel, noting each move for the idle watchdog.
+async fn pump<R, W>(r: &mut R, w: &mut W, moved: &AtomicU64, last: &std::sync::Mutex<tokio::time::Instant>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if w.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        moved.fetch_add(n as u64, Ordering::Relaxed);
+        *last.lock().unwrap_or_else(|p| p.into_inner()) = tokio::time::Instant::now();
+    }
+    let _ = w.shutdown().await;
+}
+
 /// What one request asked and what was decided, for its filter event.
 struct Record {
     client: IpAddr,
@@ -370,7 +437,9 @@ impl Proxy {
             .max_capacity(100_000)
             .time_to_live(config.sign_in_cache)
             .build();
+        let tunnels = Arc::new(Semaphore::new(config.max_connections));
         Arc::new(Proxy {
+            tunnels,
             engine,
             accounts,
             events,
@@ -378,6 +447,11 @@ impl Proxy {
             client,
             resolver,
             signed,
+            refused: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(5))
+                .build(),
+            checking: std::sync::Mutex::new(std::collections::HashMap::new()),
             counters: Counters::default(),
         })
     }
@@ -390,7 +464,9 @@ impl Proxy {
                 r = listener.accept() => match r {
                     Ok(x) => x,
                     Err(e) => {
+                        // Out of file descriptors, usually: wait a moment rather than spin.
                         tracing::debug!(error = %e, "proxy accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 },
@@ -445,7 +521,31 @@ impl Proxy {
         {
             return Ok(who);
         }
-        match self.accounts.check(user, pass, client).await {
+        // A browser sends several requests at once; only the first checks the password.
+        let gate = self
+            .checking
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        let _turn = gate.lock().await;
+        let answer = match (self.signed.get(&key), self.refused.get(&key)) {
+            (Some(who), _) if who.until.is_none_or(|t| t > unix_now()) => {
+                self.forget_check(&key);
+                return Ok(who);
+            }
+            (_, Some(refusal)) => refusal,
+            _ => {
+                let a = self.accounts.check(user, pass, client).await;
+                if a != SignIn::Throttled && !matches!(a, SignIn::Person { .. }) {
+                    self.refused.insert(key, a.clone());
+                }
+                a
+            }
+        };
+        self.forget_check(&key);
+        match answer {
             SignIn::Person { username, group, until } => {
                 self.accounts.signed_in(client, &username, &group);
                 let who = Who {
@@ -466,6 +566,13 @@ impl Proxy {
                     "Too many failed attempts: sign-in is paused for a few minutes. Ask your teacher if you need help.",
                 ))
             }
+        }
+    }
+
+    fn forget_check(&self, key: &Credentials) {
+        let mut checking = self.checking.lock().unwrap_or_else(|p| p.into_inner());
+        if checking.get(key).is_some_and(|g| Arc::strong_count(g) <= 2) {
+            checking.remove(key);
         }
     }
 
@@ -575,7 +682,15 @@ impl Proxy {
             .unwrap_or_default()
             .trim_matches(['[', ']'])
             .to_ascii_lowercase();
-        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
+        // Policy and the web server must see the same page: the path as the server will read
+        // it (escapes and dot segments resolved), and that is the path forwarded.
+        let path = policy::normalise_path(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+        // The authority without any user:password part, which is never logged or forwarded.
+        let authority = match uri.port_u16() {
+            Some(port) => format!("{}:{port}", uri.host().unwrap_or_default()),
+            None => uri.host().unwrap_or_default().to_owned(),
+        };
+        let url = format!("http://{authority}{path}");
         let decision = self.decide(&host, Some(&path), &who);
         let search = search_term(&host, &path).map(|s| s.term);
         let mut record = Record {
@@ -583,7 +698,7 @@ impl Proxy {
             who: who.clone(),
             method: req.method().as_str().to_owned(),
             host: host.clone(),
-            url: Some(uri.to_string()),
+            url: Some(url.clone()),
             decision,
             rule: self.rule_name(decision.as_ref()),
             search,
@@ -591,16 +706,28 @@ impl Proxy {
         };
         let verdict = decision.map(|d| d.verdict).unwrap_or(Verdict::Block);
         if verdict == Verdict::Block {
-            let response = self.block_page(&uri.to_string(), &host, decision.as_ref(), &who);
+            let response = self.block_page(&url, &host, decision.as_ref(), &who);
             self.log(record, response.status(), 0);
             return response;
         }
         strip_hop_by_hop(req.headers_mut());
-        if !req.headers().contains_key(header::HOST)
-            && let Some(a) = uri.authority()
-            && let Ok(v) = HeaderValue::from_str(a.as_str())
+        // The Host header always names the host policy allowed: a request for an allowed
+        // address with another site's name in Host (shared hosting, a CDN) must not reach
+        // that other site.
+        match HeaderValue::from_str(&authority) {
+            Ok(v) => {
+                req.headers_mut().insert(header::HOST, v);
+            }
+            Err(_) => return plain(StatusCode::BAD_REQUEST, "That address cannot be fetched."),
+        }
+        match Uri::builder()
+            .scheme("http")
+            .authority(authority.as_str())
+            .path_and_query(path.as_str())
+            .build()
         {
-            req.headers_mut().insert(header::HOST, v);
+            Ok(to) => *req.uri_mut() = to,
+            Err(_) => return plain(StatusCode::BAD_REQUEST, "That address cannot be fetched."),
         }
         req.headers_mut()
             .append(header::VIA, HeaderValue::from_static("1.1 schoolgate"));
@@ -745,6 +872,15 @@ impl Proxy {
                 &format!("Port {port} cannot be reached through the proxy."),
             );
         }
+        // An open tunnel outlives its HTTP connection (hyper hands it over at the upgrade),
+        // so tunnels count against the connection limit on their own.
+        let Ok(permit) = self.tunnels.clone().try_acquire_owned() else {
+            self.counters.refused_connections.fetch_add(1, Ordering::Relaxed);
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The proxy is busy; try again in a moment.",
+            );
+        };
         // Safe search: the tunnel goes to the engine's safe host, as a DNS answer would send it.
         let dial = match verdict {
             Verdict::SafeSearch(safe) => safe.to_owned(),
@@ -774,6 +910,7 @@ impl Proxy {
                 Ok(upgraded) => me.tunnel(TokioIo::new(upgraded), upstream, record).await,
                 Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
             }
+            drop(permit);
         });
         Response::new(empty())
     }
@@ -808,8 +945,10 @@ impl Proxy {
                 return;
             }
             Hello::Name(name) if *name != record.host => {
+                // Anything short of a plain allow is refused: a name that needs safe search
+                // must not ride a tunnel to some other address (fronting for the engine).
                 let decision = self.decide(name, None, &record.who);
-                if decision.is_none_or(|d| d.verdict.is_blocked()) {
+                if decision.is_none_or(|d| d.verdict != Verdict::Allow) {
                     record.rule = format!(
                         "TLS server name {name} differs from CONNECT {}: {}",
                         record.host,
@@ -827,9 +966,7 @@ impl Proxy {
             return;
         }
         let sent = hello.len() as u64;
-        let (up, down) = tokio::io::copy_bidirectional(&mut client, &mut upstream)
-            .await
-            .unwrap_or((0, 0));
-        self.log(record, StatusCode::OK, sent + up + down);
+        let moved = copy_until_idle(client, upstream, self.config.tunnel_idle).await;
+        self.log(record, StatusCode::OK, sent + moved);
     }
 }

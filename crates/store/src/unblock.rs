@@ -12,8 +12,8 @@ use sqlx::any::AnyRow;
 use crate::audit::{Actor, append_on};
 use crate::{Result, Store, StoreError};
 
-/// Requests one address (person, or client address when nobody is known) may have waiting
-/// in an hour: enough for a real lesson, not enough to flood the queue.
+/// Requests one person (or client address, when nobody is known) may file in an hour:
+/// enough for a real lesson, not enough to flood the queue.
 const MAX_PER_HOUR: i64 = 20;
 
 /// A request as the block page sends it.
@@ -273,9 +273,9 @@ impl Store {
                     return Err(StoreError::Invalid("the end of the exception is already past".into()));
                 }
                 let (kind, value) = scope.parts();
-                sqlx::query(
+                let updated = sqlx::query(
                     "UPDATE unblock_requests SET status = 'allowed', decided_at = $1, decided_by = $2, scope = $3, \
-                     scope_value = $4, expires_at = $5 WHERE school_id = $6 AND id = $7",
+                     scope_value = $4, expires_at = $5 WHERE school_id = $6 AND id = $7 AND status = 'pending'",
                 )
                 .bind(now)
                 .bind(&actor.label)
@@ -286,6 +286,12 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+                // Two filter managers answering at once: only the first answer counts.
+                if updated.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(
+                        "this request was answered by someone else just now".into(),
+                    ));
+                }
                 sqlx::query(
                     "INSERT INTO filter_exceptions (school_id, scope, scope_value, entry, expires_at, created_at, \
                      created_by, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -304,9 +310,9 @@ impl Store {
                     "scope_value": value, "expires_at": expires_at, "requested_by": request.person})
             }
             Answer::Decline { reason } => {
-                sqlx::query(
+                let updated = sqlx::query(
                     "UPDATE unblock_requests SET status = 'declined', decided_at = $1, decided_by = $2, answer = $3 \
-                     WHERE school_id = $4 AND id = $5",
+                     WHERE school_id = $4 AND id = $5 AND status = 'pending'",
                 )
                 .bind(now)
                 .bind(&actor.label)
@@ -315,6 +321,11 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+                if updated.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(
+                        "this request was answered by someone else just now".into(),
+                    ));
+                }
                 json!({"decision": "decline", "target": request.target, "reason": reason.trim(),
                     "requested_by": request.person})
             }

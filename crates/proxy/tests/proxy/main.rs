@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
@@ -535,4 +536,42 @@ async fn too_many_connections_are_refused_and_the_rest_served() {
 /// Parses `HTTP/1.1 200 ...` headers from a raw response.
 pub fn status_of(head: &str) -> u16 {
     head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_web_server_is_asked_for_the_page_policy_saw() {
+    let s = default_setup().await;
+    // Another site's name in Host: the server is still asked for the allowed one.
+    let r = s
+        .client(ZOE)
+        .get(s.url("www.example.org", "/"))
+        .header("host", "games.example.org")
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(r.status(), 200);
+    let seen = r.text().await.expect("body");
+    assert!(
+        seen.contains(&format!("host: www.example.org:{}", s.origin.addr.port())),
+        "{seen}"
+    );
+    // Escapes and dot segments cannot walk round a URL entry.
+    for path in [
+        "/x/../adult/page.html",
+        "/%61dult/page.html",
+        "//adult//page.html",
+        "/adult/./page.html",
+    ] {
+        let r = raw(
+            s.addr,
+            format!(
+                "GET http://www.example.org:{}{path} HTTP/1.1\r\nHost: www.example.org\r\nProxy-Authorization: Basic {}\r\nConnection: close\r\n\r\n",
+                s.origin.addr.port(),
+                base64::engine::general_purpose::STANDARD.encode("zhart:correct horse")
+            )
+            .as_bytes(),
+        )
+        .await;
+        assert!(r.starts_with("HTTP/1.1 403"), "{path}: {r}");
+    }
 }

@@ -196,3 +196,85 @@ async fn connect_is_only_to_the_allowed_ports() {
     let (_, status) = connect(&s, &format!("secure.example.org:{port}"), ZOE).await;
     assert_eq!(status, 403, "only 443 by default");
 }
+
+#[tokio::test]
+async fn a_tls_name_that_needs_safe_search_cannot_ride_a_tunnel_to_another_host() {
+    let s = default_setup().await;
+    let (port, cert) = tls_origin().await;
+    let (stream, status) = connect(&s, &format!("secure.example.org:{port}"), ZOE).await;
+    assert_eq!(status, 200);
+    // www.google.co.uk needs safe search for pupils: not through a tunnel to another address.
+    assert!(tls_get(stream, "www.google.co.uk", &cert).await.is_err());
+    let events = s.events().await;
+    assert!(events.last().expect("event").rule.contains("differs from CONNECT"));
+}
+
+#[tokio::test]
+async fn a_tunnel_with_nothing_moving_is_closed() {
+    let s = start(ProxyConfig {
+        connect_ports: vec![],
+        tunnel_idle: Duration::from_millis(400),
+        ..ProxyConfig::default()
+    })
+    .await;
+    let (port, cert) = tls_origin_kept_open().await;
+    let (stream, status) = connect(&s, &format!("secure.example.org:{port}"), ZOE).await;
+    assert_eq!(status, 200);
+    let mut tls = tls_connect(stream, "secure.example.org", &cert)
+        .await
+        .expect("handshake");
+    let mut buf = [0u8; 16];
+    // The origin never speaks first and never closes: only the idle limit ends this.
+    let ended = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await;
+    assert!(matches!(ended, Ok(Ok(0)) | Ok(Err(_))), "closed when idle: {ended:?}");
+}
+
+/// A TLS server that completes the handshake and then waits, saying nothing.
+async fn tls_origin_kept_open() -> (u16, CertificateDer<'static>) {
+    let key = rcgen::generate_simple_self_signed(vec!["secure.example.org".into()]).expect("certificate");
+    let cert = key.cert.der().clone();
+    let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], private)
+        .expect("server config");
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    drop(tls);
+                }
+            });
+        }
+    });
+    (port, cert)
+}
+
+async fn tls_connect(
+    stream: TcpStream,
+    sni: &str,
+    root: &CertificateDer<'static>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.clone()).map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from(sni.to_owned()).map_err(|e| e.to_string())?;
+    TlsConnector::from(Arc::new(config))
+        .connect(name, stream)
+        .await
+        .map_err(|e| e.to_string())
+}

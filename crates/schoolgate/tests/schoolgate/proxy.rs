@@ -330,8 +330,16 @@ async fn a_name_blocked_by_dns_brings_the_browser_to_the_block_page() {
         )),
         "{location}"
     );
-    // The console's own pages are unaffected.
+    // The console's own pages are unaffected, and WPAD finds the PAC file under any name.
     assert_eq!(c.get("/sign-in").await.status, StatusCode::OK);
+    let wpad = reqwest::Client::new()
+        .get(format!("{}/wpad.dat", server.url))
+        .header("host", "wpad.school.example")
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(wpad.status(), StatusCode::OK);
+    assert!(wpad.text().await.expect("body").contains("FindProxyForURL"));
 }
 
 #[tokio::test]
