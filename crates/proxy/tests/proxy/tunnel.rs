@@ -13,9 +13,9 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::{STAFF, Setup, ZOE, default_setup, start, status_of};
 
-/// A TLS web server with a certificate for secure.example.org and games.example.org.
-async fn tls_origin() -> (u16, CertificateDer<'static>) {
-    let key = rcgen::generate_simple_self_signed(vec!["secure.example.org".into(), "games.example.org".into()])
+/// A TLS acceptor with a new self-signed certificate for `names`, and the certificate.
+fn acceptor(names: &[&str]) -> (TlsAcceptor, CertificateDer<'static>) {
+    let key = rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
         .expect("certificate");
     let cert = key.cert.der().clone();
     let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()));
@@ -25,7 +25,12 @@ async fn tls_origin() -> (u16, CertificateDer<'static>) {
         .with_no_client_auth()
         .with_single_cert(vec![cert.clone()], private)
         .expect("server config");
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    (TlsAcceptor::from(Arc::new(config)), cert)
+}
+
+/// A TLS web server with a certificate for secure.example.org and games.example.org.
+async fn tls_origin() -> (u16, CertificateDer<'static>) {
+    let (acceptor, cert) = acceptor(&["secure.example.org", "games.example.org"]);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move {
@@ -92,21 +97,9 @@ async fn connect(s: &Setup, target: &str, user: Option<(&str, &str)>) -> (TcpStr
 
 /// A TLS GET through an open tunnel, asking for `sni`.
 async fn tls_get(stream: TcpStream, sni: &str, root: &CertificateDer<'static>) -> Result<String, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root.clone()).map_err(|e| e.to_string())?;
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = ServerName::try_from(sni.to_owned()).map_err(|e| e.to_string())?;
-    let mut tls = tokio::time::timeout(
-        Duration::from_secs(5),
-        TlsConnector::from(Arc::new(config)).connect(name, stream),
-    )
-    .await
-    .map_err(|_| "handshake timed out".to_owned())?
-    .map_err(|e| e.to_string())?;
+    let mut tls = tokio::time::timeout(Duration::from_secs(5), tls_connect(stream, sni, root))
+        .await
+        .map_err(|_| "handshake timed out".to_owned())??;
     tls.write_all(format!("GET / HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .map_err(|e| e.to_string())?;
@@ -231,16 +224,7 @@ async fn a_tunnel_with_nothing_moving_is_closed() {
 
 /// A TLS server that completes the handshake and then waits, saying nothing.
 async fn tls_origin_kept_open() -> (u16, CertificateDer<'static>) {
-    let key = rcgen::generate_simple_self_signed(vec!["secure.example.org".into()]).expect("certificate");
-    let cert = key.cert.der().clone();
-    let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], private)
-        .expect("server config");
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let (acceptor, cert) = acceptor(&["secure.example.org"]);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move {

@@ -76,20 +76,7 @@ async fn a_browser_using_the_proxy_reaches_allowed_pages_and_sees_the_block_page
         "[filter]\nreload_check = \"1s\"\n\n[[proxy.open_subnets]]\nsubnet = \"127.0.0.0/8\"\ngroup = \"KS2\"\n",
     ));
     let proxy = server.listening("Proxy:");
-    let policy = server.data_dir().join("ks2.toml");
-    std::fs::write(&policy, "deny = [\"games.example.org\"]\n").expect("write policy");
-    let (code, _, err) = crate::run(
-        &[
-            "policy",
-            "set",
-            "KS2",
-            policy.to_str().expect("utf-8"),
-            "--as",
-            "gpryce",
-        ],
-        server.data_dir(),
-    );
-    assert_eq!(code, 0, "{err}");
+    crate::proxy::set_policy(&server, "KS2", "deny = [\"games.example.org\"]\n");
     // Wait for the running server to take the policy up.
     let http = reqwest::Client::builder()
         .proxy(reqwest::Proxy::all(format!("http://{proxy}")).expect("proxy"))

@@ -45,6 +45,17 @@ pub async fn origin() -> SocketAddr {
     addr
 }
 
+/// Sets a group's policy from the command line, as a filter manager would.
+pub fn set_policy(server: &testkit::server::Server, group: &str, toml: &str) {
+    let file = server.data_dir().join(format!("{group}.toml"));
+    std::fs::write(&file, toml).expect("write policy");
+    let (code, _, err) = run(
+        &["policy", "set", group, file.to_str().expect("utf-8"), "--as", "gpryce"],
+        server.data_dir(),
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
 fn through(proxy: SocketAddr, user: Option<(&str, &str)>) -> reqwest::Client {
     let mut p = reqwest::Proxy::all(format!("http://{proxy}")).expect("proxy");
     if let Some((u, pw)) = user {
@@ -91,20 +102,7 @@ async fn a_teacher_signs_in_to_the_proxy_and_is_filtered_logged_and_known_to_dns
     assert_eq!(r.text().await.expect("body"), "hello from the school's own web server");
 
     // The school blocks a site for staff; the running proxy follows within the reload check.
-    let policy = server.data_dir().join("staff.toml");
-    std::fs::write(&policy, "deny = [\"blocked.example\"]\n").expect("write policy");
-    let (code, _, err) = run(
-        &[
-            "policy",
-            "set",
-            "Staff",
-            policy.to_str().expect("utf-8"),
-            "--as",
-            "gpryce",
-        ],
-        server.data_dir(),
-    );
-    assert_eq!(code, 0, "{err}");
+    set_policy(&server, "Staff", "deny = [\"blocked.example\"]\n");
     let deadline = Instant::now() + Duration::from_secs(15);
     let location = loop {
         let r = teacher
@@ -183,20 +181,7 @@ async fn a_blocked_page_is_asked_for_allowed_by_the_filter_manager_and_then_load
         "{FAST}\n[filter]\nreload_check = \"1s\"\n\n[proxy.hosts]\n\"quiz.example\" = \"127.0.0.1\"\n"
     )));
     let proxy = server.listening("Proxy:");
-    let policy = server.data_dir().join("staff.toml");
-    std::fs::write(&policy, "deny = [\"quiz.example\"]\n").expect("write policy");
-    let (code, _, err) = run(
-        &[
-            "policy",
-            "set",
-            "Staff",
-            policy.to_str().expect("utf-8"),
-            "--as",
-            "gpryce",
-        ],
-        server.data_dir(),
-    );
-    assert_eq!(code, 0, "{err}");
+    set_policy(&server, "Staff", "deny = [\"quiz.example\"]\n");
     // The teacher's browser, through the proxy, not following redirects so the test sees them.
     let browser = reqwest::Client::builder()
         .proxy(
