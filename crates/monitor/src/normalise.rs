@@ -113,6 +113,10 @@ impl State {
 
     /// The pending single letters: one word if three or more, else each its own.
     fn flush_singles(&mut self) {
+        if self.singles.is_empty() {
+            self.singles_sep = None;
+            return;
+        }
         let singles = std::mem::take(&mut self.singles);
         if singles.len() >= 3 {
             let chars: Vec<char> = singles.iter().map(|s| s.0).collect();
@@ -164,6 +168,29 @@ impl State {
         self.gap_spacer = true;
     }
 
+    /// `feed` for one ASCII byte, already lower-cased: most text schools scan is ASCII,
+    /// and this path needs no Unicode tables.
+    #[inline]
+    fn feed_ascii(&mut self, b: u8, at: u32) {
+        let reading = !self.word.is_empty();
+        if b.is_ascii_alphanumeric() || b == b'@' || b == b'$' {
+            if !reading {
+                self.word_start = at;
+            }
+            self.word_end = at + 1;
+            self.has_letter |= b.is_ascii_alphabetic();
+            self.word.push(char::from(b));
+        } else if reading && matches!(b, b'\'' | b'`') {
+            self.word_end = at + 1;
+        } else {
+            self.finish_word();
+            let c = char::from(b);
+            self.gap_len += 1;
+            self.gap_spacer &= spacer(c);
+            self.gap_char = c;
+        }
+    }
+
     #[inline]
     fn feed(&mut self, l: char, start: u32, end: u32) {
         let reading = !self.word.is_empty();
@@ -211,19 +238,27 @@ pub fn normalise(text: &str) -> Normalised {
         gap_char: ' ',
         ..State::default()
     };
-    for (i, c) in text.char_indices() {
-        let (start, end) = (i as u32, (i + c.len_utf8()) as u32);
-        if c.is_ascii() {
-            st.feed(c.to_ascii_lowercase(), start, end);
-        } else {
-            decompose_compatible(c, |d| {
-                if !dropped_mark(d) {
-                    for l in d.to_lowercase() {
-                        st.feed(l, start, end);
-                    }
-                }
-            });
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            st.feed_ascii(b.to_ascii_lowercase(), i as u32);
+            i += 1;
+            continue;
         }
+        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        let (start, end) = (i as u32, (i + c.len_utf8()) as u32);
+        decompose_compatible(c, |d| {
+            if !dropped_mark(d) {
+                for l in d.to_lowercase() {
+                    st.feed(l, start, end);
+                }
+            }
+        });
+        i += c.len_utf8();
     }
     st.finish_word();
     st.flush_singles();
