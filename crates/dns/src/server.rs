@@ -93,18 +93,27 @@ fn reuseport_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-/// Binds the UDP sockets and the TCP listener on one address (port 0 picks a free port for
-/// both).
+/// Binds the TCP listener and the UDP sockets on one address (port 0 picks a free port for
+/// both). TCP is bound first and without `SO_REUSEPORT`: it fails if another server has the
+/// port, and with port 0 it picks a port no other server of ours holds, so that the UDP
+/// sockets (which share their port with each other) never join another server's group.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<(UdpSockets, TcpListener)> {
-    let first = reuseport_udp(addr)?;
-    let bound = first.local_addr()?;
-    let mut sockets = vec![first];
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    for _ in 1..cores.clamp(1, 16) {
-        sockets.push(reuseport_udp(bound)?);
+    let mut last = None;
+    for _ in 0..20 {
+        let tcp = TcpListener::bind(addr).await?;
+        let bound = tcp.local_addr()?;
+        let group = (0..cores.clamp(1, 16))
+            .map(|_| reuseport_udp(bound))
+            .collect::<std::io::Result<Vec<_>>>();
+        match group {
+            Ok(sockets) => return Ok((UdpSockets(sockets), tcp)),
+            // Port 0 gave a TCP port whose UDP twin is taken by someone else: try another.
+            Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(e),
+        }
     }
-    let tcp = TcpListener::bind(bound).await?;
-    Ok((UdpSockets(sockets), tcp))
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free port for DNS")))
 }
 
 impl DnsServer {
