@@ -67,6 +67,19 @@ impl std::fmt::Debug for DnsServer {
     }
 }
 
+/// Whose allowance a question counts against: an IPv4 address, or an IPv6 client's /64,
+/// since one device can take any address in its network's /64 (privacy addresses) and would
+/// otherwise get a fresh allowance with each.
+fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1)))
+        }
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// The UDP sockets of one address: one per core, all bound with `SO_REUSEPORT`, so that the
 /// kernel spreads clients over them and each core's loop has its own queue.
 #[derive(Debug)]
@@ -141,7 +154,7 @@ impl DnsServer {
         if map.len() > 100_000 {
             map.retain(|_, (s, _)| *s == second);
         }
-        let e = map.entry(ip).or_insert((second, 0));
+        let e = map.entry(rate_key(ip)).or_insert((second, 0));
         if e.0 != second {
             *e = (second, 0);
         }
@@ -274,5 +287,26 @@ impl DnsServer {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_network_shares_one_allowance_and_ipv4_addresses_each_have_their_own() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("address");
+        assert_eq!(
+            rate_key(ip("2001:db8:1:2:aaaa::1")),
+            rate_key(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(rate_key(ip("2001:db8:1:2::1")), rate_key(ip("2001:db8:1:3::1")));
+        assert_ne!(rate_key(ip("10.0.0.1")), rate_key(ip("10.0.0.2")));
+        assert_eq!(
+            rate_key(ip("::ffff:10.0.0.1")),
+            ip("10.0.0.1"),
+            "IPv4 seen through IPv6"
+        );
     }
 }
