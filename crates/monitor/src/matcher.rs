@@ -18,6 +18,9 @@ pub struct Match {
     /// Byte range in the original text, for highlighting.
     pub start: usize,
     pub end: usize,
+    /// The context words that changed the severity, as the lexicon writes them
+    /// (`+tonight`, `-joke`): the alert's reason names them.
+    pub context: Vec<String>,
 }
 
 /// The compiled lexicon.
@@ -88,13 +91,24 @@ impl Matcher {
             for &i in &self.pattern_entries[m.pattern().as_usize()] {
                 let entry = &self.entries[i];
                 let mut severity = i16::from(entry.severity);
+                let mut context = Vec::new();
                 if !self.raise[i].is_empty() || !self.lower[i].is_empty() {
                     // Context counts near the phrase (the same sentence or so), not anywhere in
                     // a long text: each word present counts once, so "cut myself on the paper
                     // accidentally" is two steps less worrying than "cut myself".
                     let near = window(&n.text, s, e);
-                    severity += self.raise[i].iter().filter(|w| has_word(near, w)).count() as i16;
-                    severity -= self.lower[i].iter().filter(|w| has_word(near, w)).count() as i16;
+                    for (k, w) in self.raise[i].iter().enumerate() {
+                        if has_word(near, w) {
+                            severity += 1;
+                            context.push(format!("+{}", entry.raise[k]));
+                        }
+                    }
+                    for (k, w) in self.lower[i].iter().enumerate() {
+                        if has_word(near, w) {
+                            severity -= 1;
+                            context.push(format!("-{}", entry.lower[k]));
+                        }
+                    }
                 }
                 found.push(Match {
                     entry: i,
@@ -102,16 +116,45 @@ impl Matcher {
                     severity: severity.clamp(1, 5) as u8,
                     start,
                     end,
+                    context,
                 });
             }
         }
         found
     }
 
-    /// Whether anything at all is in `text`: the cheap question for text that is usually
-    /// innocent.
-    pub fn any(&self, text: &str) -> bool {
-        !self.scan(text).is_empty()
+    /// The match an alert should be about: the most severe, the longest phrase among equals.
+    pub fn worst<'m>(&self, found: &'m [Match]) -> Option<&'m Match> {
+        found
+            .iter()
+            .max_by_key(|m| (m.severity, m.end - m.start, std::cmp::Reverse(m.start)))
+    }
+
+    /// Why a match has its severity, for the alert: the phrase, and the context words that
+    /// moved it.
+    pub fn reason(&self, m: &Match) -> String {
+        let e = &self.entries[m.entry];
+        let mut r = format!(
+            "\"{}\" ({}, {}): severity {}",
+            e.phrase,
+            m.category.label(),
+            e.language,
+            e.severity
+        );
+        if !m.context.is_empty() {
+            r.push_str(&format!(
+                ", {} by {}",
+                if m.severity > e.severity {
+                    "raised"
+                } else if m.severity < e.severity {
+                    "lowered"
+                } else {
+                    "changed"
+                },
+                m.context.join(" ")
+            ));
+        }
+        r
     }
 }
 

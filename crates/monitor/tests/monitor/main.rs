@@ -120,6 +120,10 @@ fn context_words_raise_and_lower_severity_and_matches_point_at_the_original_word
     assert_eq!(&text[hit.start..hit.end], "KILL   myself");
     let joking = m.scan("lol kill myself");
     assert!(joking.iter().all(|f| f.severity <= 4), "{joking:?}");
+    let worst = m.worst(&joking).expect("a match");
+    let reason = m.reason(worst);
+    assert!(reason.contains("lowered by -lol"), "{reason}");
+    assert!(reason.starts_with("\"kill myself\" (Suicide, en)"), "{reason}");
 }
 
 #[test]
