@@ -53,7 +53,7 @@ async fn migrations_build_the_schema_on_an_empty_database() {
         |store, label| async move {
             assert_eq!(
                 store.schema_versions().await.expect("versions"),
-                vec![1, 2, 3, 4, 5, 6],
+                vec![1, 2, 3, 4, 5, 6, 7],
                 "{label}"
             );
             if label == "sqlite" {
@@ -118,7 +118,7 @@ async fn a_database_left_by_an_older_version_is_upgraded_with_its_records() {
         let new = Store::open(&database).await.expect("upgrade");
         assert_eq!(
             new.schema_versions().await.expect("versions"),
-            vec![1, 2, 3, 4, 5, 6],
+            vec![1, 2, 3, 4, 5, 6, 7],
             "{}",
             db.label
         );
@@ -1019,4 +1019,134 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+fn alert(person: &str, at: i64, severity: u8, staff: bool) -> store::NewAlert {
+    store::NewAlert {
+        occurred_at: at,
+        person: Some(person.into()),
+        subject: if staff { "staff".into() } else { "KS3".into() },
+        group: if staff { "Staff".into() } else { "KS3".into() },
+        client: Some("10.0.0.5".into()),
+        source: "search".into(),
+        text: "how to kill myself".into(),
+        match_start: 7,
+        match_end: 18,
+        phrase: "kill myself".into(),
+        category: "suicide".into(),
+        severity,
+        reason: "\"kill myself\" (Suicide, en): severity 5".into(),
+        fold_key: format!("{person}|search|suicide|kill myself"),
+        about_staff: staff,
+    }
+}
+
+/// Issue 6: repeats fold into one alert with a count; alerts about staff are out of the
+/// DSL team's sight; every read is audited; triage is recorded and audited.
+#[tokio::test]
+async fn alerts_fold_repeats_hide_staff_alerts_from_the_dsl_team_and_audit_every_read() {
+    use store::{AlertScope, Triage};
+    each_database("alerts_fold", |store, label| async move {
+        let school = store.create_school("Demo", NOW).await.expect("school");
+        let dsl = Actor {
+            label: "account:2 dsl".into(),
+            origin: "10.0.0.9".into(),
+        };
+        let first = store.record_alert(school, &alert("amy", NOW, 4, false), 3600, NOW).await.expect("record");
+        assert!(!first.folded, "{label}");
+        let again = store
+            .record_alert(school, &alert("amy", NOW + 600, 5, false), 3600, NOW + 600)
+            .await
+            .expect("fold");
+        assert_eq!((again.id, again.folded, again.count, again.severity), (first.id, true, 2, 5), "{label}");
+        // Outside the window it is a new alert.
+        let later = store
+            .record_alert(school, &alert("amy", NOW + 600 + 3601, 4, false), 3600, NOW + 5000)
+            .await
+            .expect("new");
+        assert_ne!(later.id, first.id, "{label}");
+        let staff = store.record_alert(school, &alert("mr_x", NOW, 3, true), 3600, NOW).await.expect("staff");
+
+        let seen = store
+            .alerts(school, AlertScope::Safeguarding, Some("new"), 50, &dsl, NOW)
+            .await
+            .expect("list");
+        assert_eq!(seen.len(), 2, "{label}: the staff alert is not the DSL's");
+        assert!(
+            store.alert(school, staff.id, AlertScope::Safeguarding, &dsl, NOW).await.is_err(),
+            "{label}"
+        );
+        let head = store
+            .alerts(school, AlertScope::Everything, None, 50, &actor(), NOW)
+            .await
+            .expect("head");
+        assert_eq!(head.len(), 3, "{label}");
+        let one = store
+            .alert(school, first.id, AlertScope::Safeguarding, &dsl, NOW)
+            .await
+            .expect("read");
+        assert_eq!((one.count, one.severity, &one.text[one.match_start..one.match_end]), (2, 5, "kill myself"));
+
+        store
+            .triage_alert(school, first.id, AlertScope::Safeguarding, &Triage::Dismiss, "how to", &dsl, NOW + 60)
+            .await
+            .expect("dismiss");
+        let err = store
+            .triage_alert(school, later.id, AlertScope::Safeguarding, &Triage::Note(" ".into()), "", &dsl, NOW)
+            .await
+            .expect_err("an empty note");
+        assert!(err.to_string().contains("Write what was done"), "{err}");
+        store
+            .triage_alert(school, later.id, AlertScope::Safeguarding, &Triage::Escalate("Spoke to Amy; incident opened".into()), "", &dsl, NOW)
+            .await
+            .expect("escalate");
+        assert_eq!(store.dismissals(school).await.expect("dismissals")[0].phrase, "kill myself");
+        assert_eq!(store.open_alert_count(school, AlertScope::Safeguarding).await.expect("open"), 0);
+        assert_eq!(store.open_alert_count(school, AlertScope::Everything).await.expect("open"), 1);
+        let counts = store
+            .alert_counts(school, AlertScope::Safeguarding, NOW - 10, NOW + 10_000)
+            .await
+            .expect("counts");
+        assert_eq!(counts.iter().map(|c| c.alerts).sum::<i64>(), 2, "{label}: {counts:?}");
+
+        let audit = store.recent_audit(school, 50).await.expect("audit");
+        let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+        for a in ["monitor.alert", "monitor.alerts.list", "monitor.alert.read", "monitor.alert.dismissed", "monitor.alert.escalated"] {
+            assert!(actions.contains(&a), "{label}: {a} missing from {actions:?}");
+        }
+        assert!(
+            audit.iter().all(|e| !e.details.contains("kill myself")),
+            "{label}: alert text must never reach the audit log"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_outbox_keeps_mail_until_sent_and_queues_each_digest_once() {
+    each_database("outbox", |store, label| async move {
+        let school = store.create_school("Demo", NOW).await.expect("school");
+        let mail = store::NewMail {
+            kind: "digest".into(),
+            recipients: vec!["head@school.example".into(), "dsl@school.example".into()],
+            subject: "Online safety digest".into(),
+            text: "No concerns were raised yesterday.".into(),
+            html: "<p>No concerns were raised yesterday.</p>".into(),
+        };
+        let id = store.queue_digest(school, "2026-11-23", &mail, NOW).await.expect("queue").expect("first");
+        assert_eq!(store.queue_digest(school, "2026-11-23", &mail, NOW).await.expect("again"), None, "{label}");
+        assert!(store.digest_queued(school, "digest", "2026-11-23").await.expect("queued"));
+        let due = store.due_mail(NOW, 10).await.expect("due");
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].recipients.len(), 2);
+        store.mail_failed(id, "connection refused", NOW + 60).await.expect("failed");
+        assert!(store.due_mail(NOW + 30, 10).await.expect("due").is_empty(), "{label}: waits for the retry");
+        assert_eq!(store.stuck_mail(school).await.expect("stuck").len(), 1);
+        assert_eq!(store.due_mail(NOW + 60, 10).await.expect("due").len(), 1);
+        store.mail_sent(id, NOW + 61).await.expect("sent");
+        assert!(store.stuck_mail(school).await.expect("stuck").is_empty());
+        let sent = store.mail(id).await.expect("mail").expect("kept");
+        assert_eq!((sent.attempts, sent.sent_at), (2, Some(NOW + 61)), "{label}");
+    })
+    .await;
 }
