@@ -78,8 +78,9 @@ pub struct Alert {
 /// What the DSL does with an alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Triage {
-    /// A false positive: closed, and the phrase in this context counts for less next time.
-    Dismiss,
+    /// A false positive: closed, and the phrase in this context (the words around the
+    /// match) counts for less next time.
+    Dismiss { context: String },
     /// Looked at, with a note of what was done.
     Note(String),
     /// Serious enough for an incident (the incident log links it).
@@ -316,7 +317,6 @@ impl Store {
         id: i64,
         scope: AlertScope,
         triage: &Triage,
-        context: &str,
         actor: &Actor,
         now: i64,
     ) -> Result<()> {
@@ -334,13 +334,19 @@ impl Store {
         let phrase: String = row.try_get("phrase")?;
         let old_note: Option<String> = row.try_get("note")?;
         let (status, note) = match triage {
-            Triage::Dismiss => ("dismissed", None),
+            Triage::Dismiss { .. } => ("dismissed", None),
             Triage::Note(n) | Triage::Escalate(n) => {
                 let n = n.trim();
                 if n.is_empty() && matches!(triage, Triage::Note(_)) {
-                    return Err(StoreError::Invalid("Write what was done, so the record says it.".into()));
+                    return Err(StoreError::Invalid(
+                        "Write what was done, so the record says it.".into(),
+                    ));
                 }
-                let status = if matches!(triage, Triage::Note(_)) { "noted" } else { "escalated" };
+                let status = if matches!(triage, Triage::Note(_)) {
+                    "noted"
+                } else {
+                    "escalated"
+                };
                 (status, Some(n.to_owned()))
             }
         };
@@ -360,7 +366,7 @@ impl Store {
         .bind(school.0)
         .execute(&mut *tx)
         .await?;
-        if *triage == Triage::Dismiss {
+        if let Triage::Dismiss { context } = triage {
             sqlx::query(
                 "INSERT INTO monitor_dismissals (school_id, phrase, context, at, by_actor) VALUES ($1, $2, $3, $4, $5)",
             )
@@ -389,7 +395,13 @@ impl Store {
 
     /// Alerts raised in `[from, to)` counted by severity and category, for the digest. The
     /// headteacher's copy counts alerts about staff; everyone else's leaves them out.
-    pub async fn alert_counts(&self, school: SchoolId, scope: AlertScope, from: i64, to: i64) -> Result<Vec<AlertCount>> {
+    pub async fn alert_counts(
+        &self,
+        school: SchoolId,
+        scope: AlertScope,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<AlertCount>> {
         let sql = format!(
             "SELECT severity, category, count(*) AS n FROM monitor_alerts WHERE school_id = $1 \
              AND created_at >= $2 AND created_at < $3 {} GROUP BY severity, category \
@@ -489,12 +501,11 @@ impl Store {
 
     /// The school and system name a token stands for, if it is live; marks it used.
     pub async fn monitor_token(&self, token_hash: &str, now: i64) -> Result<Option<(SchoolId, String)>> {
-        let row = sqlx::query(
-            "SELECT id, school_id, name FROM monitor_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT id, school_id, name FROM monitor_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         let id: i64 = row.try_get("id")?;
         sqlx::query("UPDATE monitor_tokens SET last_used_at = $1 WHERE id = $2")
@@ -578,7 +589,12 @@ impl Store {
         append_on(
             &mut tx,
             school,
-            actor.entry(now, "monitor.settings", "monitor_settings", json!({"text": text}).to_string()),
+            actor.entry(
+                now,
+                "monitor.settings",
+                "monitor_settings",
+                json!({"text": text}).to_string(),
+            ),
         )
         .await?;
         tx.commit().await?;
@@ -604,7 +620,9 @@ impl Store {
             .bind(school.0)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("line")?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("line")?)))
+            .collect()
     }
 
     /// Adds lexicon lines the caller has checked (monitor::lexicon::parse).
@@ -676,7 +694,14 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("category")?)).collect()
     }
 
-    pub async fn set_category_on(&self, school: SchoolId, category: &str, on: bool, actor: &Actor, now: i64) -> Result<()> {
+    pub async fn set_category_on(
+        &self,
+        school: SchoolId,
+        category: &str,
+        on: bool,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let sql = if on {
             "DELETE FROM monitor_categories_off WHERE school_id = $1 AND category = $2"
@@ -689,7 +714,11 @@ impl Store {
             school,
             actor.entry(
                 now,
-                if on { "monitor.category.on" } else { "monitor.category.off" },
+                if on {
+                    "monitor.category.on"
+                } else {
+                    "monitor.category.off"
+                },
                 &format!("category:{category}"),
                 "{}".into(),
             ),

@@ -73,7 +73,11 @@ fn mail_from_row(r: &sqlx::any::AnyRow) -> Result<Mail> {
         id: r.try_get("id")?,
         school: SchoolId(r.try_get("school_id")?),
         kind: r.try_get("kind")?,
-        recipients: recipients.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        recipients: recipients
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         subject: r.try_get("subject")?,
         text: r.try_get("text_body")?,
         html: r.try_get("html_body")?,
@@ -246,7 +250,13 @@ impl Store {
     }
 
     /// The filter categories most blocked in `[from_ms, to_ms)`, with how many people tried.
-    pub async fn top_blocked(&self, school: SchoolId, from_ms: i64, to_ms: i64, limit: i64) -> Result<Vec<BlockedCategory>> {
+    pub async fn top_blocked(
+        &self,
+        school: SchoolId,
+        from_ms: i64,
+        to_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<BlockedCategory>> {
         let rows = sqlx::query(
             "SELECT category, count(*) AS blocks, count(DISTINCT coalesce(person, client)) AS people \
              FROM filter_events WHERE school_id = $1 AND verdict = 'block' AND at_ms >= $2 AND at_ms < $3 \
@@ -282,7 +292,12 @@ impl Store {
 
     /// Filter events after `after_id` that the monitor reads: those with a search term, and
     /// blocked requests. Returns them and the highest ID looked at.
-    pub async fn monitored_events(&self, school: SchoolId, after_id: i64, limit: i64) -> Result<(Vec<MonitoredEvent>, i64)> {
+    pub async fn monitored_events(
+        &self,
+        school: SchoolId,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<(Vec<MonitoredEvent>, i64)> {
         let last: Option<i64> = sqlx::query(
             "SELECT max(id) AS m FROM (SELECT id FROM filter_events WHERE school_id = $1 AND id > $2 \
              ORDER BY id LIMIT $3) AS batch",

@@ -1,4 +1,4 @@
-//! Test-only helpers: real databases and a real browser, or a clear word that they are
+//! Test-only helpers: real databases, a real browser and a real SMTP server, or a clear word that they are
 //! missing.
 //!
 //! Tests that need PostgreSQL or Chromium run whenever it is present and say that they
@@ -9,6 +9,7 @@
 pub mod browser;
 pub use thirtyfour;
 pub mod server;
+pub mod smtp;
 
 use std::time::Duration;
 

@@ -1052,20 +1052,30 @@ async fn alerts_fold_repeats_hide_staff_alerts_from_the_dsl_team_and_audit_every
             label: "account:2 dsl".into(),
             origin: "10.0.0.9".into(),
         };
-        let first = store.record_alert(school, &alert("amy", NOW, 4, false), 3600, NOW).await.expect("record");
+        let first = store
+            .record_alert(school, &alert("amy", NOW, 4, false), 3600, NOW)
+            .await
+            .expect("record");
         assert!(!first.folded, "{label}");
         let again = store
             .record_alert(school, &alert("amy", NOW + 600, 5, false), 3600, NOW + 600)
             .await
             .expect("fold");
-        assert_eq!((again.id, again.folded, again.count, again.severity), (first.id, true, 2, 5), "{label}");
+        assert_eq!(
+            (again.id, again.folded, again.count, again.severity),
+            (first.id, true, 2, 5),
+            "{label}"
+        );
         // Outside the window it is a new alert.
         let later = store
             .record_alert(school, &alert("amy", NOW + 600 + 3601, 4, false), 3600, NOW + 5000)
             .await
             .expect("new");
         assert_ne!(later.id, first.id, "{label}");
-        let staff = store.record_alert(school, &alert("mr_x", NOW, 3, true), 3600, NOW).await.expect("staff");
+        let staff = store
+            .record_alert(school, &alert("mr_x", NOW, 3, true), 3600, NOW)
+            .await
+            .expect("staff");
 
         let seen = store
             .alerts(school, AlertScope::Safeguarding, Some("new"), 50, &dsl, NOW)
@@ -1073,7 +1083,10 @@ async fn alerts_fold_repeats_hide_staff_alerts_from_the_dsl_team_and_audit_every
             .expect("list");
         assert_eq!(seen.len(), 2, "{label}: the staff alert is not the DSL's");
         assert!(
-            store.alert(school, staff.id, AlertScope::Safeguarding, &dsl, NOW).await.is_err(),
+            store
+                .alert(school, staff.id, AlertScope::Safeguarding, &dsl, NOW)
+                .await
+                .is_err(),
             "{label}"
         );
         let head = store
@@ -1085,24 +1098,65 @@ async fn alerts_fold_repeats_hide_staff_alerts_from_the_dsl_team_and_audit_every
             .alert(school, first.id, AlertScope::Safeguarding, &dsl, NOW)
             .await
             .expect("read");
-        assert_eq!((one.count, one.severity, &one.text[one.match_start..one.match_end]), (2, 5, "kill myself"));
+        assert_eq!(
+            (one.count, one.severity, &one.text[one.match_start..one.match_end]),
+            (2, 5, "kill myself")
+        );
 
         store
-            .triage_alert(school, first.id, AlertScope::Safeguarding, &Triage::Dismiss, "how to", &dsl, NOW + 60)
+            .triage_alert(
+                school,
+                first.id,
+                AlertScope::Safeguarding,
+                &Triage::Dismiss {
+                    context: "how to".into(),
+                },
+                &dsl,
+                NOW + 60,
+            )
             .await
             .expect("dismiss");
         let err = store
-            .triage_alert(school, later.id, AlertScope::Safeguarding, &Triage::Note(" ".into()), "", &dsl, NOW)
+            .triage_alert(
+                school,
+                later.id,
+                AlertScope::Safeguarding,
+                &Triage::Note(" ".into()),
+                &dsl,
+                NOW,
+            )
             .await
             .expect_err("an empty note");
         assert!(err.to_string().contains("Write what was done"), "{err}");
         store
-            .triage_alert(school, later.id, AlertScope::Safeguarding, &Triage::Escalate("Spoke to Amy; incident opened".into()), "", &dsl, NOW)
+            .triage_alert(
+                school,
+                later.id,
+                AlertScope::Safeguarding,
+                &Triage::Escalate("Spoke to Amy; incident opened".into()),
+                &dsl,
+                NOW,
+            )
             .await
             .expect("escalate");
-        assert_eq!(store.dismissals(school).await.expect("dismissals")[0].phrase, "kill myself");
-        assert_eq!(store.open_alert_count(school, AlertScope::Safeguarding).await.expect("open"), 0);
-        assert_eq!(store.open_alert_count(school, AlertScope::Everything).await.expect("open"), 1);
+        assert_eq!(
+            store.dismissals(school).await.expect("dismissals")[0].phrase,
+            "kill myself"
+        );
+        assert_eq!(
+            store
+                .open_alert_count(school, AlertScope::Safeguarding)
+                .await
+                .expect("open"),
+            0
+        );
+        assert_eq!(
+            store
+                .open_alert_count(school, AlertScope::Everything)
+                .await
+                .expect("open"),
+            1
+        );
         let counts = store
             .alert_counts(school, AlertScope::Safeguarding, NOW - 10, NOW + 10_000)
             .await
@@ -1111,7 +1165,13 @@ async fn alerts_fold_repeats_hide_staff_alerts_from_the_dsl_team_and_audit_every
 
         let audit = store.recent_audit(school, 50).await.expect("audit");
         let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
-        for a in ["monitor.alert", "monitor.alerts.list", "monitor.alert.read", "monitor.alert.dismissed", "monitor.alert.escalated"] {
+        for a in [
+            "monitor.alert",
+            "monitor.alerts.list",
+            "monitor.alert.read",
+            "monitor.alert.dismissed",
+            "monitor.alert.escalated",
+        ] {
             assert!(actions.contains(&a), "{label}: {a} missing from {actions:?}");
         }
         assert!(
@@ -1133,14 +1193,36 @@ async fn the_outbox_keeps_mail_until_sent_and_queues_each_digest_once() {
             text: "No concerns were raised yesterday.".into(),
             html: "<p>No concerns were raised yesterday.</p>".into(),
         };
-        let id = store.queue_digest(school, "2026-11-23", &mail, NOW).await.expect("queue").expect("first");
-        assert_eq!(store.queue_digest(school, "2026-11-23", &mail, NOW).await.expect("again"), None, "{label}");
-        assert!(store.digest_queued(school, "digest", "2026-11-23").await.expect("queued"));
+        let id = store
+            .queue_digest(school, "2026-11-23", &mail, NOW)
+            .await
+            .expect("queue")
+            .expect("first");
+        assert_eq!(
+            store
+                .queue_digest(school, "2026-11-23", &mail, NOW)
+                .await
+                .expect("again"),
+            None,
+            "{label}"
+        );
+        assert!(
+            store
+                .digest_queued(school, "digest", "2026-11-23")
+                .await
+                .expect("queued")
+        );
         let due = store.due_mail(NOW, 10).await.expect("due");
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].recipients.len(), 2);
-        store.mail_failed(id, "connection refused", NOW + 60).await.expect("failed");
-        assert!(store.due_mail(NOW + 30, 10).await.expect("due").is_empty(), "{label}: waits for the retry");
+        store
+            .mail_failed(id, "connection refused", NOW + 60)
+            .await
+            .expect("failed");
+        assert!(
+            store.due_mail(NOW + 30, 10).await.expect("due").is_empty(),
+            "{label}: waits for the retry"
+        );
         assert_eq!(store.stuck_mail(school).await.expect("stuck").len(), 1);
         assert_eq!(store.due_mail(NOW + 60, 10).await.expect("due").len(), 1);
         store.mail_sent(id, NOW + 61).await.expect("sent");
