@@ -19,10 +19,12 @@
 //! # Ok(()) }
 //! ```
 
+pub mod concerns;
 mod error;
 mod filtering;
 mod health;
 mod logs;
+pub mod monitoring;
 pub mod pac;
 mod pages;
 mod sign_in;
@@ -120,6 +122,10 @@ struct Inner {
     config: Config,
     health: HealthBoard,
     block_pages: Option<unblock::BlockPages>,
+    /// Raises alerts from the ingest API and "Worried?" messages; `None` where monitoring
+    /// is not running (some tests).
+    concerns: Option<concerns::Concerns>,
+    worried: monitoring::WorriedLimit,
 }
 
 /// The filter engine the console reads and reloads after a policy change.
@@ -140,6 +146,8 @@ impl AppState {
                 config,
                 health,
                 block_pages: None,
+                concerns: None,
+                worried: monitoring::WorriedLimit::default(),
             }),
         }
     }
@@ -150,6 +158,15 @@ impl AppState {
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => inner.block_pages = Some(pages),
             None => tracing::error!("block pages set after the console state was shared; ignored"),
+        }
+        self
+    }
+
+    /// With the alert-raising service. Call before the state is first cloned.
+    pub fn with_concerns(mut self, concerns: concerns::Concerns) -> AppState {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.concerns = Some(concerns),
+            None => tracing::error!("monitoring set after the console state was shared; ignored"),
         }
         self
     }
@@ -196,6 +213,16 @@ pub fn router(state: AppState) -> Router {
         .route("/filtering/requests", get(unblock::requests_page))
         .route("/filtering/requests/{id}", post(unblock::answer_request))
         .route("/blocked", get(unblock::blocked_page).post(unblock::request_unblock))
+        .route("/monitor/alerts", get(monitoring::alerts_page))
+        .route(
+            "/monitor/alerts/{id}",
+            get(monitoring::alert_page).post(monitoring::triage),
+        )
+        .route(
+            "/monitor/settings",
+            get(monitoring::settings_page).post(monitoring::save_settings),
+        )
+        .route("/worried", get(monitoring::worried_page).post(monitoring::worried))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::csrf))
         .layer(axum::middleware::from_fn_with_state(
@@ -204,6 +231,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(web::security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+        // Other systems call the API with a token, not a browser session: outside the CSRF
+        // check and the block-page redirect; it reads its own body up to its own limit.
+        .route("/api/v1/monitor/text", post(monitoring::ingest))
         .with_state(state)
 }
 

@@ -39,6 +39,7 @@ pub(crate) async fn nav(state: &AppState, user: &CurrentUser) -> Result<Nav, Con
         people: user.authority.can(Permission::ViewPeople),
         filtering: crate::filtering::can_view(&user.authority),
         logs: crate::logs::can_view(&user.authority),
+        alerts: crate::monitoring::scope_of(&user.authority).is_some(),
     })
 }
 

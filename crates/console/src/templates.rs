@@ -17,6 +17,7 @@ pub(crate) struct Nav {
     pub people: bool,
     pub filtering: bool,
     pub logs: bool,
+    pub alerts: bool,
 }
 
 #[derive(Template)]
@@ -353,4 +354,94 @@ pub(crate) struct RequestsPage {
     pub errors: Vec<String>,
     pub pending: Vec<RequestRow>,
     pub answered: Vec<RequestRow>,
+}
+
+/// An alert as the DSL reads it: the text is cut around the match for highlighting.
+#[derive(Debug, Clone)]
+pub(crate) struct AlertRow {
+    pub id: i64,
+    pub when: String,
+    pub first: String,
+    pub who: String,
+    pub has_person: bool,
+    pub subject: String,
+    pub group: String,
+    pub source: String,
+    pub category: String,
+    pub severity: u8,
+    pub count: i64,
+    pub status: String,
+    pub before: String,
+    pub hit: String,
+    pub after: String,
+    pub reason: String,
+    pub note: String,
+    pub handled_by: String,
+    pub about_staff: bool,
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+pub(crate) struct AlertsPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub status: String,
+    pub alerts: Vec<AlertRow>,
+    pub notice: Option<String>,
+    pub configure: bool,
+}
+
+#[derive(Template)]
+#[template(path = "alert.html")]
+pub(crate) struct AlertPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub a: AlertRow,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LexiconRow {
+    pub id: i64,
+    pub line: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub created: String,
+    pub used: String,
+    pub live: bool,
+}
+
+#[derive(Template)]
+#[template(path = "monitor_settings.html")]
+pub(crate) struct MonitorSettingsPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub errors: Vec<String>,
+    /// (name, label, on)
+    pub categories: Vec<(String, String, bool)>,
+    pub lines: Vec<LexiconRow>,
+    pub settings: String,
+    pub tokens: Vec<TokenRow>,
+    /// A token just made: shown once.
+    pub new_token: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "worried.html")]
+pub(crate) struct WorriedPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    /// The username schoolgate knows this device by, if any.
+    pub known_as: String,
+    pub sent: bool,
+    pub error: Option<String>,
+    pub message: String,
 }

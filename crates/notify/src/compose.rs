@@ -94,8 +94,11 @@ pub struct BlockedLine {
 pub struct Digest {
     pub kind: DigestKind,
     pub school: String,
-    /// The day or week covered, as a person says it ("Monday 23 November 2026").
+    /// The day the digest is for, as a person says it ("Monday 23 November 2026").
     pub period: String,
+    /// What it covers, to finish "No concerns were raised …": `yesterday`, `since
+    /// Friday`, `last week`, `in the last 24 hours`.
+    pub since: String,
     /// The console's address, for links.
     pub console: String,
     pub alerts: Vec<AlertLine>,
@@ -131,10 +134,7 @@ impl Digest {
     /// The plain statement at the top: no concerns, or how many.
     pub fn headline(&self) -> String {
         let total: i64 = self.alerts.iter().map(|a| a.alerts).sum();
-        let when = match self.kind {
-            DigestKind::Daily => "yesterday",
-            DigestKind::Weekly => "last week",
-        };
+        let when = &self.since;
         match total {
             0 => format!("No concerns were raised {when}."),
             1 => format!("1 concern was raised {when}."),
@@ -176,6 +176,7 @@ mod tests {
             kind: DigestKind::Daily,
             school: "Demo Primary <School>".into(),
             period: "Monday 23 November 2026".into(),
+            since: "yesterday".into(),
             console: "https://schoolgate.school.example".into(),
             alerts: vec![],
             open_alerts: 0,

@@ -231,7 +231,7 @@ impl LocalTime {
     /// UK local time (GMT, or BST from 01:00 UTC on the last Sunday of March to 01:00 UTC
     /// on the last Sunday of October) for a Unix time.
     pub fn uk(unix: i64) -> LocalTime {
-        let offset = if is_bst(unix) { 3600 } else { 0 };
+        let offset = uk_offset(unix);
         let t = unix + offset;
         let days = t.div_euclid(86_400);
         let secs = t.rem_euclid(86_400);
@@ -241,6 +241,11 @@ impl LocalTime {
             minute: (secs / 60) as u16,
         }
     }
+}
+
+/// Seconds UK local time is ahead of UTC at `unix`: 3600 in British Summer Time, else 0.
+pub fn uk_offset(unix: i64) -> i64 {
+    if is_bst(unix) { 3600 } else { 0 }
 }
 
 fn is_bst(unix: i64) -> bool {

@@ -25,6 +25,85 @@ pub struct FileConfig {
     pub dns: DnsConfig,
     pub proxy: ProxyConfig,
     pub filter: FilterConfig,
+    /// The mail server. Without it, alert emails and digests wait in the outbox (the
+    /// dashboard says so) until it is set.
+    pub mail: Option<notify::MailConfig>,
+    pub digest: DigestConfig,
+}
+
+/// When the daily digest and the weekly summary go, and to whom.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DigestConfig {
+    /// UK local time the digest is sent on each school day, `HH:MM`.
+    #[serde(deserialize_with = "clock")]
+    pub time: u16,
+    /// The school days: the digest goes on these.
+    #[serde(deserialize_with = "weekdays")]
+    pub days: Vec<u8>,
+    /// The day the weekly summary goes (at the same time).
+    #[serde(deserialize_with = "weekday")]
+    pub weekly_day: u8,
+    /// Email addresses; empty: the headteacher, the DSL and the technician (people with
+    /// those roles and an email address). The weekly summary goes to the safeguarding
+    /// governor too.
+    pub recipients: Vec<String>,
+}
+
+impl Default for DigestConfig {
+    fn default() -> Self {
+        DigestConfig {
+            time: 7 * 60 + 30,
+            days: vec![0, 1, 2, 3, 4],
+            weekly_day: 0,
+            recipients: Vec::new(),
+        }
+    }
+}
+
+const DAY_NAMES: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+fn parse_weekday(s: &str) -> Option<u8> {
+    let s = s.trim().to_ascii_lowercase();
+    DAY_NAMES
+        .iter()
+        .position(|d| *d == s || (s.len() >= 3 && d.starts_with(&s)))
+        .map(|i| i as u8)
+}
+
+fn weekday<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_weekday(&text).ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a day of the week")))
+}
+
+fn weekdays<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let days = Vec::<String>::deserialize(d)?;
+    days.iter()
+        .map(|t| parse_weekday(t).ok_or_else(|| serde::de::Error::custom(format!("{t:?} is not a day of the week"))))
+        .collect()
+}
+
+fn clock<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let text = String::deserialize(d)?;
+    let bad = || {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a time of day: write it as HH:MM, such as 07:30"
+        ))
+    };
+    let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
+    let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok(h * 60 + m)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -211,6 +290,8 @@ impl Default for FileConfig {
             dns: DnsConfig::default(),
             proxy: ProxyConfig::default(),
             filter: FilterConfig::default(),
+            mail: None,
+            digest: DigestConfig::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 mod config;
 mod demo;
 mod filtering;
+mod monitoring;
 mod serve;
 mod web_proxy;
 
@@ -57,6 +58,19 @@ enum Command {
     Policy(PolicyCommand),
     /// Show what the filter decides for a site, and why.
     Explain(ExplainArgs),
+    /// The daily online safety digest.
+    #[command(subcommand)]
+    Digest(DigestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DigestCommand {
+    /// Write the digest for the last 24 hours and send it now, to the usual recipients.
+    Send {
+        /// Send now rather than at the configured time (the only way this command sends).
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +265,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(PolicyCommand::Set { group, file, actor }) => {
             filtering::set_policy(&config, &group, &file, actor.as_deref()).await
         }
+        Command::Digest(DigestCommand::Send { now: send_now }) => send_digest(&config, send_now).await,
         Command::Explain(a) => {
             let opts = filtering::ExplainOptions {
                 group: a.group,
@@ -263,6 +278,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             filtering::explain(&config, opts).await
         }
     }
+}
+
+/// `schoolgate digest send --now`: writes the digest into the outbox and sends what the
+/// outbox holds. A send that fails stays there for a running server to retry.
+async fn send_digest(config: &FileConfig, send_now: bool) -> anyhow::Result<ExitCode> {
+    if !send_now {
+        anyhow::bail!("say --now to send the digest now (a running server sends it at [digest] time by itself)");
+    }
+    let store = open_existing(config).await?;
+    let school = only_school(&store).await?;
+    let console = config.console();
+    let writer = monitoring::DigestWriter {
+        store: store.clone(),
+        school,
+        school_name: store.school(school).await?.name,
+        console_url: console.public_url,
+        config: config.digest.clone(),
+        health: None,
+    };
+    let ids = writer.queue(&monitoring::on_demand(now()), true).await?;
+    let mailer = match &config.mail {
+        Some(m) => Some(notify::Mailer::new(m.clone())?),
+        None => None,
+    };
+    monitoring::send_due(&store, mailer.as_ref()).await;
+    let mut all_sent = true;
+    for id in &ids {
+        let Some(m) = store.mail(*id).await? else { continue };
+        match (m.sent_at, m.last_error) {
+            (Some(_), _) => println!("Sent the digest to {}.", m.recipients.join(", ")),
+            (None, why) => {
+                all_sent = false;
+                println!(
+                    "The digest for {} was not sent: {}. It waits in the outbox; a running server retries it.",
+                    if m.recipients.is_empty() {
+                        "nobody".to_owned()
+                    } else {
+                        m.recipients.join(", ")
+                    },
+                    why.unwrap_or_else(|| "not tried yet".into())
+                );
+            }
+        }
+    }
+    store.close().await;
+    Ok(if all_sent { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Where the records are, as configured.

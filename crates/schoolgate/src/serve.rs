@@ -158,16 +158,57 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
     out.flush()?;
     drop(out);
 
-    let state = console::AppState::new(store.clone(), school, console_config, health, filter).with_block_pages(
-        console::unblock::BlockPages {
+    let concerns = console::concerns::Concerns::new(
+        store.clone(),
+        school,
+        school_name.clone(),
+        console_config.public_url.clone(),
+    )
+    .await
+    .context("cannot compile the monitoring lexicon")?;
+    let mailer = match config.mail.clone().map(notify::Mailer::new).transpose() {
+        Ok(m) => m,
+        Err(e) => {
+            // A mistake in [mail] must not stop filtering; alerts wait in the outbox.
+            health.report("mail", false, format!("not set up: {e}"));
+            None
+        }
+    };
+    let monitor_tasks = [
+        tokio::spawn(crate::monitoring::watch_events(
+            concerns.clone(),
+            store.clone(),
+            school,
+            health.clone(),
+        )),
+        tokio::spawn(crate::monitoring::run_outbox(
+            store.clone(),
+            school,
+            mailer,
+            health.clone(),
+        )),
+        tokio::spawn(crate::monitoring::run_digests(crate::monitoring::DigestWriter {
+            store: store.clone(),
+            school,
+            school_name: school_name.clone(),
+            console_url: console_config.public_url.clone(),
+            config: config.digest.clone(),
+            health: Some(health.clone()),
+        })),
+    ];
+    let state = console::AppState::new(store.clone(), school, console_config, health, filter)
+        .with_concerns(concerns)
+        .with_block_pages(console::unblock::BlockPages {
             who: Arc::new(crate::web_proxy::AttributionWho(attribution)),
             key: link_key,
-        },
-    );
+        });
     console::serve(listener, state, shutdown_signal())
         .await
         .context("the console stopped")?;
     watcher.abort();
+    for t in monitor_tasks {
+        t.abort();
+    }
     let _ = stop_gateways.send(true);
     // Let the writer drain what is queued before the database closes.
     drop(queue);

@@ -34,6 +34,8 @@ pub struct NewAlert {
     pub reason: String,
     pub fold_key: String,
     pub about_staff: bool,
+    /// About the headteacher: for the Chair of Governors alone.
+    pub about_head: bool,
 }
 
 /// What recording an alert did.
@@ -45,6 +47,8 @@ pub struct Recorded {
     pub count: i64,
     /// The alert's severity now (a fold keeps the highest).
     pub severity: u8,
+    /// Its severity before this call (for a new alert, the same).
+    pub was: u8,
 }
 
 /// An alert as stored.
@@ -68,6 +72,7 @@ pub struct Alert {
     pub severity: u8,
     pub reason: String,
     pub about_staff: bool,
+    pub about_head: bool,
     /// `new`, `dismissed`, `noted` or `escalated`.
     pub status: String,
     pub handled_at: Option<i64>,
@@ -87,20 +92,24 @@ pub enum Triage {
     Escalate(String),
 }
 
-/// Which alerts a reader may see: alerts about staff are for the headteacher alone.
+/// Which alerts a reader may see (DESIGN.md, security rules): alerts about staff are for
+/// the headteacher alone, and alerts about the headteacher for the Chair of Governors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertScope {
     /// The DSL team: everything but alerts about staff.
     Safeguarding,
-    /// The headteacher: everything.
-    Everything,
+    /// The headteacher: everything but alerts about themself.
+    Headteacher,
+    /// The Chair of Governors: alerts about the headteacher.
+    Chair,
 }
 
 impl AlertScope {
     fn staff_clause(self) -> &'static str {
         match self {
             AlertScope::Safeguarding => "AND about_staff = 0",
-            AlertScope::Everything => "",
+            AlertScope::Headteacher => "AND about_head = 0",
+            AlertScope::Chair => "AND about_head = 1",
         }
     }
 }
@@ -132,7 +141,7 @@ pub struct Dismissal {
 }
 
 const COLUMNS: &str = "id, created_at, last_at, occurred_at, count, person, subject, group_name, client, source, text, \
-                       match_start, match_end, phrase, category, severity, reason, about_staff, status, handled_at, \
+                       match_start, match_end, phrase, category, severity, reason, about_staff, about_head, status, handled_at, \
                        handled_by, note";
 
 fn alert_from_row(r: &AnyRow) -> Result<Alert> {
@@ -142,6 +151,7 @@ fn alert_from_row(r: &AnyRow) -> Result<Alert> {
     };
     let severity: i64 = r.try_get("severity")?;
     let about_staff: i64 = r.try_get("about_staff")?;
+    let about_head: i64 = r.try_get("about_head")?;
     Ok(Alert {
         id: r.try_get("id")?,
         created_at: r.try_get("created_at")?,
@@ -161,6 +171,7 @@ fn alert_from_row(r: &AnyRow) -> Result<Alert> {
         severity: u8::try_from(severity.clamp(1, 5)).unwrap_or(5),
         reason: r.try_get("reason")?,
         about_staff: about_staff != 0,
+        about_head: about_head != 0,
         status: r.try_get("status")?,
         handled_at: r.try_get("handled_at")?,
         handled_by: r.try_get("handled_by")?,
@@ -207,6 +218,7 @@ impl Store {
                 folded: true,
                 count,
                 severity: severity as u8,
+                was: old.clamp(1, 5) as u8,
             });
         }
         let text = cut(&a.text, MAX_TEXT);
@@ -217,8 +229,9 @@ impl Store {
         };
         let id: i64 = sqlx::query(
             "INSERT INTO monitor_alerts (school_id, created_at, last_at, occurred_at, person, subject, group_name, \
-             client, source, text, match_start, match_end, phrase, category, severity, reason, fold_key, about_staff) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+             client, source, text, match_start, match_end, phrase, category, severity, reason, fold_key, about_staff, \
+             about_head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19) RETURNING id",
         )
         .bind(school.0)
         .bind(now)
@@ -238,6 +251,7 @@ impl Store {
         .bind(&a.reason)
         .bind(&a.fold_key)
         .bind(i64::from(a.about_staff))
+        .bind(i64::from(a.about_head))
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
@@ -255,6 +269,7 @@ impl Store {
             folded: false,
             count: 1,
             severity: a.severity,
+            was: a.severity,
         })
     }
 
@@ -561,15 +576,16 @@ impl Store {
         Ok(())
     }
 
-    /// The settings text (empty: the defaults) and the event cursor.
-    pub async fn monitor_state(&self, school: SchoolId) -> Result<(String, i64)> {
+    /// The settings text (empty: the defaults) and the event cursor (`None` before the
+    /// monitor first ran).
+    pub async fn monitor_state(&self, school: SchoolId) -> Result<(String, Option<i64>)> {
         let row = sqlx::query("SELECT settings, event_cursor FROM monitor_state WHERE school_id = $1")
             .bind(school.0)
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
             Some(r) => (r.try_get("settings")?, r.try_get("event_cursor")?),
-            None => (String::new(), 0),
+            None => (String::new(), None),
         })
     }
 

@@ -28,6 +28,7 @@ fn digest() -> Digest {
         kind: DigestKind::Daily,
         school: "Demo Primary".into(),
         period: "Monday 23 November 2026".into(),
+        since: "yesterday".into(),
         console: "http://127.0.0.1:8080".into(),
         alerts: vec![AlertLine {
             severity: 3,

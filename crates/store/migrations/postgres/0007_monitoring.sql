@@ -23,6 +23,7 @@ CREATE TABLE monitor_alerts (
     reason       TEXT NOT NULL,
     fold_key     TEXT NOT NULL,
     about_staff  BIGINT NOT NULL DEFAULT 0,
+    about_head   BIGINT NOT NULL DEFAULT 0,
     status       TEXT NOT NULL DEFAULT 'new',
     handled_at   BIGINT,
     handled_by   TEXT,
@@ -44,7 +45,7 @@ CREATE TABLE monitor_tokens (
 
 CREATE TABLE monitor_state (
     school_id      BIGINT PRIMARY KEY REFERENCES schools(id),
-    event_cursor   BIGINT NOT NULL DEFAULT 0,
+    event_cursor   BIGINT,
     settings       TEXT NOT NULL DEFAULT '',
     updated_at     BIGINT,
     updated_by     TEXT

@@ -23,6 +23,7 @@ CREATE TABLE monitor_alerts (
     reason       TEXT NOT NULL,
     fold_key     TEXT NOT NULL,
     about_staff  INTEGER NOT NULL DEFAULT 0,
+    about_head   INTEGER NOT NULL DEFAULT 0,
     status       TEXT NOT NULL DEFAULT 'new',
     handled_at   INTEGER,
     handled_by   TEXT,
@@ -44,7 +45,7 @@ CREATE TABLE monitor_tokens (
 
 CREATE TABLE monitor_state (
     school_id      INTEGER PRIMARY KEY REFERENCES schools(id),
-    event_cursor   INTEGER NOT NULL DEFAULT 0,
+    event_cursor   INTEGER,
     settings       TEXT NOT NULL DEFAULT '',
     updated_at     INTEGER,
     updated_by     TEXT

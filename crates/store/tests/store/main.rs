@@ -1038,6 +1038,7 @@ fn alert(person: &str, at: i64, severity: u8, staff: bool) -> store::NewAlert {
         reason: "\"kill myself\" (Suicide, en): severity 5".into(),
         fold_key: format!("{person}|search|suicide|kill myself"),
         about_staff: staff,
+        about_head: person == "head",
     }
 }
 
@@ -1090,7 +1091,7 @@ async fn alerts_fold_repeats_hide_staff_alerts_from_the_dsl_team_and_audit_every
             "{label}"
         );
         let head = store
-            .alerts(school, AlertScope::Everything, None, 50, &actor(), NOW)
+            .alerts(school, AlertScope::Headteacher, None, 50, &actor(), NOW)
             .await
             .expect("head");
         assert_eq!(head.len(), 3, "{label}");
@@ -1152,7 +1153,7 @@ async fn alerts_fold_repeats_hide_staff_alerts_from_the_dsl_team_and_audit_every
         );
         assert_eq!(
             store
-                .open_alert_count(school, AlertScope::Everything)
+                .open_alert_count(school, AlertScope::Headteacher)
                 .await
                 .expect("open"),
             1

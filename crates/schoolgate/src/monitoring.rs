@@ -1,0 +1,483 @@
+//! The monitoring worker (issue 6): reads new filter events from the store (search terms
+//! and blocked requests) and raises alerts through the console's [`Concerns`]; sends what
+//! waits in the outbox, retrying a failed send until the mail server takes it; and queues
+//! the daily digest on school days and the weekly summary, once each however often the
+//! server restarts.
+
+use std::time::Duration;
+
+use console::HealthBoard;
+use console::concerns::{Concerns, Text};
+use monitor::BlockWatch;
+use register::people::SchoolId;
+use register::roles::Role;
+use store::{AlertScope, NewMail, Store};
+
+use crate::config::DigestConfig;
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Reads filter events as they are written and raises alerts from them.
+pub async fn watch_events(concerns: Concerns, store: Store, school: SchoolId, health: HealthBoard) {
+    let mut watch = BlockWatch::new();
+    let mut cursor = match store.monitor_state(school).await {
+        Ok((_, Some(c))) => c,
+        // First start: begin at the events written from now on, not the whole history.
+        _ => {
+            let last = store.last_event_id(school).await.unwrap_or(0);
+            let _ = store.set_monitor_cursor(school, last).await;
+            last
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_reload = now();
+    loop {
+        tick.tick().await;
+        if now() - last_reload >= 30 {
+            last_reload = now();
+            if let Err(e) = concerns.reload().await {
+                tracing::warn!(error = %e, "monitoring settings could not be reloaded");
+            }
+            watch.forget_before((now() - 86_400) * 1000);
+        }
+        let (events, last) = match store.monitored_events(school, cursor, 2000).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                health.report("monitor", false, format!("cannot read filter events: {e}"));
+                continue;
+            }
+        };
+        let mut failed = None;
+        for e in &events {
+            let at = e.at_ms / 1000;
+            if let Some(search) = e.search.as_deref().filter(|s| !s.trim().is_empty()) {
+                let text = Text {
+                    person: e.person.clone(),
+                    client: Some(e.client.clone()),
+                    group: Some(e.group.clone()),
+                    source: "search".into(),
+                    text: search.to_owned(),
+                    at,
+                };
+                if let Err(err) = concerns.scan(&text).await {
+                    failed = Some(err);
+                    break;
+                }
+            }
+            if e.verdict == "block"
+                && let Some(category) = &e.category
+            {
+                let who = e.person.as_deref().unwrap_or(&e.client);
+                let rules = &concerns.loaded().settings.patterns;
+                if let Some(hit) = watch.observe(rules, who, category, e.at_ms)
+                    && let Err(err) = concerns
+                        .blocked_pattern(e.person.as_deref(), &e.client, &e.group, &hit, &e.name, at)
+                        .await
+                {
+                    failed = Some(err);
+                    break;
+                }
+            }
+        }
+        match failed {
+            // The batch is read again next time; folding keeps a repeat from doubling.
+            Some(e) => health.report("monitor", false, format!("cannot record alerts: {e}")),
+            None => {
+                if last != cursor {
+                    cursor = last;
+                    if let Err(e) = store.set_monitor_cursor(school, cursor).await {
+                        tracing::warn!(error = %e, "monitor cursor not saved");
+                    }
+                }
+                health.report("monitor", true, "reading search terms and blocked requests");
+            }
+        }
+    }
+}
+
+/// Sends what is due in the outbox, once.
+pub async fn send_due(store: &Store, mailer: Option<&notify::Mailer>) -> (usize, usize) {
+    let (mut sent, mut failed) = (0, 0);
+    let due = match store.due_mail(now(), 50).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "outbox unreadable");
+            return (0, 0);
+        }
+    };
+    for m in due {
+        let email = notify::Email {
+            subject: m.subject.clone(),
+            text: m.text.clone(),
+            html: m.html.clone(),
+        };
+        let result = match mailer {
+            Some(mailer) => mailer.send(&m.recipients, &email).await.map_err(|e| e.to_string()),
+            None => Err("email is not set up: add a [mail] table to the config file".to_owned()),
+        };
+        match result {
+            Ok(()) => {
+                sent += 1;
+                tracing::info!(mail = m.id, kind = %m.kind, recipients = m.recipients.len(), "email sent");
+                if let Err(e) = store.mail_sent(m.id, now()).await {
+                    tracing::warn!(mail = m.id, error = %e, "sent, but not marked sent");
+                }
+            }
+            Err(why) => {
+                failed += 1;
+                let retry = notify::retry_after(m.attempts + 1).as_secs() as i64;
+                tracing::warn!(mail = m.id, kind = %m.kind, error = %why, retry_in_s = retry, "email not sent; will retry");
+                let _ = store.mail_failed(m.id, &why, now() + retry).await;
+            }
+        }
+    }
+    (sent, failed)
+}
+
+/// Sends the outbox every few seconds, and says on `/healthz` whether mail is getting out.
+pub async fn run_outbox(store: Store, school: SchoolId, mailer: Option<notify::Mailer>, health: HealthBoard) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3));
+    loop {
+        tick.tick().await;
+        send_due(&store, mailer.as_ref()).await;
+        let stuck = store.stuck_mail(school).await.map(|s| s.len()).unwrap_or(0);
+        let detail = match (&mailer, stuck) {
+            (None, 0) => "email is not set up ([mail] in the config file)".to_owned(),
+            (None, n) => format!("email is not set up; {n} emails waiting"),
+            (Some(m), 0) => format!("sending through {}", m.server()),
+            (Some(m), n) => format!("{n} emails not yet taken by {}; retrying", m.server()),
+        };
+        health.report("mail", mailer.is_some() && stuck == 0, detail);
+    }
+}
+
+/// UK local midnight (as Unix seconds) of the day `unix` falls in.
+fn local_midnight(unix: i64) -> i64 {
+    let off = policy::rules::uk_offset(unix);
+    let local = unix + off;
+    local - local.rem_euclid(86_400) - off
+}
+
+fn weekday_of(unix: i64) -> u8 {
+    let local = unix + policy::rules::uk_offset(unix);
+    ((local.div_euclid(86_400) + 3).rem_euclid(7)) as u8
+}
+
+fn long_date(unix: i64) -> String {
+    let local = unix + policy::rules::uk_offset(unix);
+    time::OffsetDateTime::from_unix_timestamp(local)
+        .map(|t| format!("{} {} {} {}", t.weekday(), t.day(), t.month(), t.year()))
+        .unwrap_or_default()
+}
+
+fn day_key(unix: i64) -> String {
+    let local = unix + policy::rules::uk_offset(unix);
+    time::OffsetDateTime::from_unix_timestamp(local)
+        .map(|t| t.date().to_string())
+        .unwrap_or_default()
+}
+
+/// When the digest before the one at `at` went: the same time on the school day before.
+fn previous_digest(at: i64, days: &[u8]) -> i64 {
+    let mut t = at;
+    for _ in 0..7 {
+        t -= 86_400;
+        if days.contains(&weekday_of(t)) {
+            return t;
+        }
+    }
+    at - 86_400
+}
+
+const DAY_NAMES: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// What a digest covers.
+#[derive(Debug, Clone)]
+pub struct Period {
+    pub kind: notify::DigestKind,
+    /// The outbox key: the day (`2026-11-24`) or `week-2026-11-23`.
+    pub key: String,
+    pub from: i64,
+    pub to: i64,
+    pub label: String,
+    pub since: String,
+}
+
+/// The digests due at `t`, if any (before checking whether they were already queued).
+pub fn due_periods(t: i64, c: &DigestConfig) -> Vec<Period> {
+    let midnight = local_midnight(t);
+    let at = midnight + i64::from(c.time) * 60;
+    let today = weekday_of(t);
+    let mut due = Vec::new();
+    if t < at {
+        return due;
+    }
+    if c.days.contains(&today) {
+        let from = previous_digest(at, &c.days);
+        let since = if at - from <= 86_400 + 3600 {
+            "yesterday".to_owned()
+        } else {
+            format!("since {}", DAY_NAMES[usize::from(weekday_of(from))])
+        };
+        due.push(Period {
+            kind: notify::DigestKind::Daily,
+            key: day_key(t),
+            from,
+            to: at,
+            label: long_date(t),
+            since,
+        });
+    }
+    if today == c.weekly_day {
+        due.push(Period {
+            kind: notify::DigestKind::Weekly,
+            key: format!("week-{}", day_key(t)),
+            from: at - 7 * 86_400,
+            to: at,
+            label: format!("the week to {}", long_date(t)),
+            since: "last week".into(),
+        });
+    }
+    due
+}
+
+/// Everything needed to write digests for one school.
+#[derive(Debug, Clone)]
+pub struct DigestWriter {
+    pub store: Store,
+    pub school: SchoolId,
+    pub school_name: String,
+    pub console_url: String,
+    pub config: DigestConfig,
+    pub health: Option<HealthBoard>,
+}
+
+impl DigestWriter {
+    async fn digest(&self, p: &Period, scope: AlertScope) -> anyhow::Result<notify::Digest> {
+        let counts = self.store.alert_counts(self.school, scope, p.from, p.to).await?;
+        let alerts = counts
+            .iter()
+            .map(|c| notify::compose::AlertLine {
+                severity: c.severity,
+                category: c
+                    .category
+                    .parse::<monitor::Category>()
+                    .map(|k| k.label().to_owned())
+                    .unwrap_or_else(|_| "Asked for help".into()),
+                alerts: c.alerts,
+            })
+            .collect();
+        let staff_alerts = if scope == AlertScope::Headteacher {
+            let all: i64 = counts.iter().map(|c| c.alerts).sum();
+            let team: i64 = self
+                .store
+                .alert_counts(self.school, AlertScope::Safeguarding, p.from, p.to)
+                .await?
+                .iter()
+                .map(|c| c.alerts)
+                .sum();
+            Some(all - team)
+        } else {
+            None
+        };
+        let blocked = self
+            .store
+            .top_blocked(self.school, p.from * 1000, p.to * 1000, 5)
+            .await?
+            .into_iter()
+            .map(|b| notify::compose::BlockedLine {
+                category: b
+                    .category
+                    .parse::<policy::Category>()
+                    .map(|c| c.label().to_owned())
+                    .unwrap_or(b.category),
+                blocks: b.blocks,
+                people: b.people,
+            })
+            .collect();
+        let mut health = Vec::new();
+        if let Some(board) = &self.health {
+            for (name, c) in board.snapshot() {
+                if !c.up && name != "mail" {
+                    health.push(format!("{name}: {}", c.detail));
+                }
+            }
+        }
+        let stale = self.store.stale_lists(self.school, now() - 8 * 86_400).await?;
+        if !stale.is_empty() {
+            health.push(format!("Lists not updated for over a week: {}", stale.join(", ")));
+        }
+        let stuck = self.store.stuck_mail(self.school).await?.len();
+        if stuck > 0 {
+            health.push(format!("{stuck} earlier emails have not been sent yet"));
+        }
+        Ok(notify::Digest {
+            kind: p.kind,
+            school: self.school_name.clone(),
+            period: p.label.clone(),
+            since: p.since.clone(),
+            console: self.console_url.clone(),
+            alerts,
+            open_alerts: self.store.open_alert_count(self.school, scope).await?,
+            staff_alerts,
+            incidents: None,
+            blocked,
+            health,
+        })
+    }
+
+    /// The digest's recipients: the headteacher's copy (which counts alerts about staff)
+    /// and everyone else's.
+    async fn recipients(&self, kind: notify::DigestKind) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        let heads: Vec<String> = self
+            .store
+            .recipients(self.school, &[Role::Headteacher])
+            .await?
+            .into_iter()
+            .map(|r| r.email.to_ascii_lowercase())
+            .collect();
+        let mut all: Vec<String> = if self.config.recipients.is_empty() {
+            self.store
+                .recipients(self.school, &[Role::Headteacher, Role::Dsl, Role::ItAdministrator])
+                .await?
+                .into_iter()
+                .map(|r| r.email)
+                .collect()
+        } else {
+            self.config.recipients.clone()
+        };
+        if kind == notify::DigestKind::Weekly {
+            all.extend(
+                self.store
+                    .recipients(self.school, &[Role::SafeguardingGovernor])
+                    .await?
+                    .into_iter()
+                    .map(|r| r.email),
+            );
+        }
+        all.sort();
+        all.dedup();
+        let (head, others): (Vec<String>, Vec<String>) =
+            all.into_iter().partition(|e| heads.contains(&e.to_ascii_lowercase()));
+        Ok((head, others))
+    }
+
+    /// Writes the digest for `p` into the outbox (once per period unless `again`).
+    /// Returns the IDs of the emails queued.
+    pub async fn queue(&self, p: &Period, again: bool) -> anyhow::Result<Vec<i64>> {
+        let (head, others) = self.recipients(p.kind).await?;
+        let base = match p.kind {
+            notify::DigestKind::Daily => "digest",
+            notify::DigestKind::Weekly => "weekly",
+        };
+        let mut ids = Vec::new();
+        let mut copies = vec![(format!("{base}_head"), head, AlertScope::Headteacher)];
+        // With nobody at all to send to, the everyone-else copy is still queued: its failed
+        // send ("nobody to send to") is what shows the school the digest needs recipients.
+        copies.push((base.to_owned(), others, AlertScope::Safeguarding));
+        for (kind, to, scope) in copies {
+            if to.is_empty() && kind.ends_with("_head") {
+                continue;
+            }
+            let email = self.digest(p, scope).await?.render()?;
+            let mail = NewMail {
+                kind: kind.clone(),
+                recipients: to,
+                subject: email.subject,
+                text: email.text,
+                html: email.html,
+            };
+            let id = if again {
+                Some(self.store.queue_mail(self.school, &mail, now()).await?)
+            } else {
+                self.store.queue_digest(self.school, &p.key, &mail, now()).await?
+            };
+            ids.extend(id);
+        }
+        Ok(ids)
+    }
+}
+
+/// Queues each school day's digest and the weekly summary at their time.
+pub async fn run_digests(writer: DigestWriter) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        for p in due_periods(now(), &writer.config) {
+            let kind = match p.kind {
+                notify::DigestKind::Daily => "digest",
+                notify::DigestKind::Weekly => "weekly",
+            };
+            match writer.store.digest_queued(writer.school, kind, &p.key).await {
+                Ok(false) => match writer.queue(&p, false).await {
+                    Ok(ids) => tracing::info!(period = %p.key, kind, emails = ids.len(), "digest queued"),
+                    Err(e) => tracing::warn!(period = %p.key, error = %e, "digest not written; will try again"),
+                },
+                Ok(true) => {}
+                Err(e) => tracing::warn!(error = %e, "digest runs unreadable"),
+            }
+        }
+    }
+}
+
+/// The period `schoolgate digest send --now` covers: the last 24 hours.
+pub fn on_demand(t: i64) -> Period {
+    Period {
+        kind: notify::DigestKind::Daily,
+        key: format!("now-{t}"),
+        from: t - 86_400,
+        to: t,
+        label: long_date(t),
+        since: "in the last 24 hours".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Tuesday 24 November 2026, 08:00 UTC (GMT): past a 07:30 digest time.
+    const TUE_0800: i64 = 1_795_478_400 + 8 * 3600;
+
+    #[test]
+    fn the_digest_is_due_after_its_time_on_school_days_only() {
+        let c = DigestConfig::default();
+        assert_eq!(weekday_of(TUE_0800), 1, "a Tuesday");
+        let due = due_periods(TUE_0800, &c);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].key, "2026-11-24");
+        assert_eq!(due[0].since, "yesterday");
+        assert_eq!(due[0].to - due[0].from, 86_400);
+        assert_eq!(due[0].label, "Tuesday 24 November 2026");
+        assert!(due_periods(TUE_0800 - 3600, &c).is_empty(), "07:00 is before 07:30");
+        // Saturday: nothing. Monday: the digest covers the weekend, and the weekly summary.
+        assert!(due_periods(TUE_0800 + 4 * 86_400, &c).is_empty());
+        let monday = due_periods(TUE_0800 + 6 * 86_400, &c);
+        assert_eq!(monday.len(), 2);
+        assert_eq!(monday[0].since, "since Friday");
+        assert_eq!(monday[0].to - monday[0].from, 3 * 86_400);
+        assert_eq!(monday[1].since, "last week");
+        assert_eq!(monday[1].key, "week-2026-11-30");
+    }
+
+    #[test]
+    fn summer_time_moves_the_digest_with_the_clocks() {
+        let c = DigestConfig::default();
+        // Tuesday 16 June 2026 06:45 UTC is 07:45 BST: due.
+        let june = 1_781_568_000 + 6 * 3600 + 45 * 60;
+        assert_eq!(day_key(june), "2026-06-16");
+        assert_eq!(due_periods(june, &c).len(), 1);
+        // 06:15 UTC is 07:15 BST: not yet.
+        assert!(due_periods(june - 30 * 60, &c).is_empty());
+    }
+}
