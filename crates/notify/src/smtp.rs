@@ -62,6 +62,9 @@ pub struct MailConfig {
     pub ca_file: Option<PathBuf>,
     /// Seconds to wait for the server (default 30).
     pub timeout_secs: Option<u64>,
+    /// Seconds before a failed email is tried again (default 60); each later try waits
+    /// twice as long as the one before, up to an hour.
+    pub retry_secs: Option<u64>,
 }
 
 /// Why an email was not sent.
@@ -75,18 +78,15 @@ pub enum SendError {
     Smtp { server: String, why: String },
 }
 
-/// When to try a failed email again: soon at first, then less often, never giving up
-/// (the outbox keeps it, and the dashboard shows it is stuck).
-pub fn retry_after(attempts: i64) -> Duration {
-    let minutes = match attempts {
-        ..=1 => 1,
-        2 => 2,
-        3 => 5,
-        4 => 10,
-        5 => 30,
-        _ => 60,
-    };
-    Duration::from_secs(minutes * 60)
+/// When to try a failed email again after `attempts` tries: `first` after the first,
+/// doubling each time up to an hour, never giving up (the outbox keeps it, and the
+/// dashboard shows it is stuck).
+pub fn retry_after(attempts: i64, first: Duration) -> Duration {
+    let doublings = attempts.clamp(1, 20) - 1;
+    first
+        .saturating_mul(1u32 << doublings.min(12) as u32)
+        .min(Duration::from_secs(3600))
+        .max(first.min(Duration::from_secs(3600)))
 }
 
 #[derive(Debug)]
@@ -168,6 +168,11 @@ impl Mailer {
             TlsMode::Tls => 465,
             TlsMode::None => 25,
         })
+    }
+
+    /// How long after a failed first try the next one is.
+    pub fn first_retry(&self) -> Duration {
+        Duration::from_secs(self.config.retry_secs.unwrap_or(60).max(1))
     }
 
     /// Where mail goes, for messages: `smtp.example:587`.

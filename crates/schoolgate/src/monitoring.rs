@@ -127,7 +127,8 @@ pub async fn send_due(store: &Store, mailer: Option<&notify::Mailer>) -> (usize,
             }
             Err(why) => {
                 failed += 1;
-                let retry = notify::retry_after(m.attempts + 1).as_secs() as i64;
+                let first = mailer.map(|m| m.first_retry()).unwrap_or(Duration::from_secs(3600));
+                let retry = notify::retry_after(m.attempts + 1, first).as_secs() as i64;
                 tracing::warn!(mail = m.id, kind = %m.kind, error = %why, retry_in_s = retry, "email not sent; will retry");
                 let _ = store.mail_failed(m.id, &why, now() + retry).await;
             }

@@ -20,6 +20,7 @@ fn config(port: u16) -> MailConfig {
         oauth2: None,
         ca_file: None,
         timeout_secs: Some(5),
+        retry_secs: None,
     }
 }
 
@@ -228,6 +229,9 @@ fn settings_mistakes_are_named() {
     let mut c = config(25);
     c.password = Some("x".into());
     assert!(Mailer::new(c).expect_err("user").to_string().contains("username"));
-    assert_eq!(notify::retry_after(1), Duration::from_secs(60));
-    assert_eq!(notify::retry_after(40), Duration::from_secs(3600));
+    let minute = Duration::from_secs(60);
+    assert_eq!(notify::retry_after(1, minute), minute);
+    assert_eq!(notify::retry_after(3, minute), 4 * minute);
+    assert_eq!(notify::retry_after(40, minute), Duration::from_secs(3600));
+    assert_eq!(notify::retry_after(2, Duration::from_secs(2)), Duration::from_secs(4));
 }

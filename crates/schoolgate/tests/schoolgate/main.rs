@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod filtering;
+mod monitoring;
 mod proxy;
 
 use reqwest::StatusCode;
