@@ -73,6 +73,34 @@ pub(crate) async fn dashboard(
         total,
         second_factor: user.account.totp_secret.is_some(),
         recovery_codes_left: store.unused_recovery_codes(user.account.id).await?,
+        alerts_waiting: match crate::monitoring::scope_of(&user.authority) {
+            Some(scope) => Some(store.open_alert_count(user.account.school, scope).await?),
+            None => None,
+        },
+        stuck_mail: if crate::monitoring::scope_of(&user.authority).is_some()
+            || user.authority.can(Permission::ManageSettings)
+        {
+            store
+                .stuck_mail(user.account.school)
+                .await?
+                .into_iter()
+                .map(|m| {
+                    let what = match m.kind.as_str() {
+                        "alert" => "An alert email",
+                        "digest" | "digest_head" => "The daily digest",
+                        "weekly" | "weekly_head" => "The weekly summary",
+                        _ => "An email",
+                    };
+                    (
+                        format!("{what} of {}", crate::monitoring::uk_time(m.created_at)),
+                        m.attempts,
+                        m.last_error.unwrap_or_default(),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
     };
     Ok(render(&page)?.into_response())
 }

@@ -124,6 +124,10 @@ pub(crate) struct DashboardPage {
     pub total: i64,
     pub second_factor: bool,
     pub recovery_codes_left: i64,
+    /// Alerts waiting for triage, for those who may see them.
+    pub alerts_waiting: Option<i64>,
+    /// Emails the mail server has not taken yet: (what, tries, last error).
+    pub stuck_mail: Vec<(String, i64, String)>,
 }
 
 #[derive(Debug, Clone)]

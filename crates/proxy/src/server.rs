@@ -90,7 +90,7 @@ impl Default for ProxyConfig {
             connect_ports: vec![443],
             sign_in_cache: Duration::from_secs(300),
             fallback_group: "unidentified".into(),
-            realm: "School web access: sign in with your school username".into(),
+            realm: "School web access (filtered and monitored): sign in with your school username".into(),
             hosts: Vec::new(),
             block_page: None,
         }

@@ -464,6 +464,31 @@ mod tests {
     ];
 
     #[test]
+    fn digest_times_and_days_read_as_people_write_them() {
+        let c = FileConfig::from_toml(
+            "d.toml",
+            "[digest]\ntime = \"16:05\"\ndays = [\"Mon\", \"wednesday\"]\nweekly_day = \"fri\"\n",
+        )
+        .expect("reads");
+        assert_eq!(
+            (c.digest.time, c.digest.days.clone(), c.digest.weekly_day),
+            (16 * 60 + 5, vec![0, 2], 4)
+        );
+        for bad in [
+            "time = \"25:00\"",
+            "time = \"7.30\"",
+            "days = [\"someday\"]",
+            "weekly_day = \"mo\"",
+        ] {
+            let e = FileConfig::from_toml("d.toml", &format!("[digest]\n{bad}\n")).expect_err(bad);
+            assert!(e.to_string().contains("d.toml"), "{e}");
+        }
+        let e = FileConfig::from_toml("m.toml", "[mail]\nserver = \"x\"\nfrom = \"a@b\"\npasword = \"x\"\n")
+            .expect_err("typo");
+        assert!(e.to_string().contains("pasword"), "{e}");
+    }
+
+    #[test]
     fn an_empty_file_gives_the_defaults() {
         let c = FileConfig::from_toml("empty.toml", "").expect("empty is fine");
         assert_eq!(c, FileConfig::default());
