@@ -7,11 +7,13 @@
 //! # category    | severity | language | phrase        | context (optional)
 //! suicide       | 5        | en       | kill myself   | +tonight +today -joke -lol
 //! self_harm     | 4        | en       | cut myself    | -hair -paper
+//! self_harm     | 4        | en       | self harm     | +again !awareness !assembly
 //! ```
 //!
 //! The phrase is matched as whole words after normalisation (see [`crate::normalise`]). Each
-//! `+word` found in the same text raises the severity by one, each `-word` lowers it by one
-//! (never below 1 or above 5). Languages are ISO 639-1 codes (`en`, `pl`, `ur`, `ar`, `ro`,
+//! `+word` found near it raises the severity by one, each `-word` lowers it by one (never
+//! below 1 or above 5), and a `!word` near it means the phrase is not a concern there at all
+//! (a lesson, an awareness week). Languages are ISO 639-1 codes (`en`, `pl`, `ur`, `ar`, `ro`,
 //! `pa`); Urdu written in Latin letters is `ur-latn`.
 
 use std::fmt;
@@ -116,6 +118,8 @@ pub struct Entry {
     pub raise: Vec<String>,
     /// Words that lower it by one.
     pub lower: Vec<String>,
+    /// Words that, near the phrase, mean it is no concern (`!awareness`).
+    pub except: Vec<String>,
 }
 
 /// A line that could not be read, with where it is.
@@ -173,11 +177,14 @@ fn parse_line(line: &str) -> Result<Entry, String> {
     }
     let mut raise = Vec::new();
     let mut lower = Vec::new();
+    let mut except = Vec::new();
     for word in fields.get(4).copied().unwrap_or_default().split_whitespace() {
-        match (word.strip_prefix('+'), word.strip_prefix('-')) {
-            (Some(w), _) if !w.is_empty() => raise.push(w.to_owned()),
-            (_, Some(w)) if !w.is_empty() => lower.push(w.to_owned()),
-            _ => return Err(format!("context word {word:?} must start with + or -")),
+        let (sign, w) = word.split_at(word.chars().next().map_or(0, char::len_utf8));
+        match sign {
+            "+" if !w.is_empty() => raise.push(w.to_owned()),
+            "-" if !w.is_empty() => lower.push(w.to_owned()),
+            "!" if !w.is_empty() => except.push(w.to_owned()),
+            _ => return Err(format!("context word {word:?} must start with +, - or !")),
         }
     }
     Ok(Entry {
@@ -187,6 +194,7 @@ fn parse_line(line: &str) -> Result<Entry, String> {
         phrase,
         raise,
         lower,
+        except,
     })
 }
 
@@ -218,10 +226,15 @@ mod tests {
                 .starts_with("school.txt:4: \"selfharm\" is not a category")
         );
         assert!(errors[1].message.contains("1 to 5"));
-        assert!(errors[2].message.contains("must start with + or -"));
-        let ok = parse("ok.txt", "suicide | 5 | en | kill myself | +tonight -joke # end\n").expect("reads");
+        assert!(errors[2].message.contains("must start with +, - or !"));
+        let ok = parse(
+            "ok.txt",
+            "suicide | 5 | en | kill myself | +tonight -joke !minecraft # end\n",
+        )
+        .expect("reads");
         assert_eq!(ok[0].raise, ["tonight"]);
         assert_eq!(ok[0].lower, ["joke"]);
+        assert_eq!(ok[0].except, ["minecraft"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the watch over blocked requests; the store keeps the alerts and `notify` sends the emails.
 
 pub mod alert;
+pub mod evaluate;
 pub mod lexicon;
 pub mod matcher;
 pub mod normalise;

@@ -32,6 +32,7 @@ pub struct Matcher {
     pattern_entries: Vec<Vec<usize>>,
     raise: Vec<Vec<String>>,
     lower: Vec<Vec<String>>,
+    except: Vec<Vec<String>>,
 }
 
 impl Matcher {
@@ -63,6 +64,7 @@ impl Matcher {
             automaton,
             raise: entries.iter().map(|e| norm_words(&e.raise)).collect(),
             lower: entries.iter().map(|e| norm_words(&e.lower)).collect(),
+            except: entries.iter().map(|e| norm_words(&e.except)).collect(),
             entries,
             pattern_entries,
         })
@@ -92,6 +94,9 @@ impl Matcher {
                 let entry = &self.entries[i];
                 let mut severity = i16::from(entry.severity);
                 let mut context = Vec::new();
+                if !self.except[i].is_empty() && self.except[i].iter().any(|w| has_word(window(&n.text, s, e), w)) {
+                    continue;
+                }
                 if !self.raise[i].is_empty() || !self.lower[i].is_empty() {
                     // Context counts near the phrase (the same sentence or so), not anywhere in
                     // a long text: each word present counts once, so "cut myself on the paper

@@ -191,6 +191,40 @@ impl State {
         }
     }
 
+    /// A whole word of ASCII letters, digits and `@ $` (apostrophes inside dropped), with
+    /// plain ASCII after it: the common case, taken in one go rather than a character at a
+    /// time. Gives exactly what feeding its bytes one by one gives.
+    fn ascii_word(&mut self, run: &[u8], start: u32) {
+        debug_assert!(self.word.is_empty());
+        self.flush_singles();
+        let has_letter = run.iter().any(u8::is_ascii_alphabetic);
+        if !self.n.text.is_empty() {
+            self.n.text.push(' ');
+        }
+        self.n
+            .words
+            .push((self.n.text.len() as u32, start, start + run.len() as u32));
+        let mut last = 0u8;
+        for &b in run {
+            if matches!(b, b'\'' | b'`') {
+                continue;
+            }
+            let mut c = b.to_ascii_lowercase();
+            if has_letter && let Some(l) = leet(char::from(c)) {
+                c = l as u8;
+            }
+            // Runs of one letter are cut to one, as in `emit`.
+            if c == last && c.is_ascii_alphabetic() {
+                continue;
+            }
+            self.n.text.push(char::from(c));
+            last = c;
+        }
+        self.has_letter = false;
+        self.gap_len = 0;
+        self.gap_spacer = true;
+    }
+
     #[inline]
     fn feed(&mut self, l: char, start: u32, end: u32) {
         let reading = !self.word.is_empty();
@@ -227,8 +261,16 @@ impl State {
     }
 }
 
+fn word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'@' || b == b'$'
+}
+
 /// Normalises `text` (see the module docs).
 pub fn normalise(text: &str) -> Normalised {
+    normalise_with(text, true)
+}
+
+fn normalise_with(text: &str, whole_words: bool) -> Normalised {
     let mut st = State {
         n: Normalised {
             text: String::with_capacity(text.len()),
@@ -242,6 +284,26 @@ pub fn normalise(text: &str) -> Normalised {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
+        if whole_words && st.word.is_empty() && word_byte(b) {
+            let mut j = i + 1;
+            let mut letters = 1;
+            while j < bytes.len() {
+                let c = bytes[j];
+                if word_byte(c) {
+                    letters += 1;
+                } else if !matches!(c, b'\'' | b'`') {
+                    break;
+                }
+                j += 1;
+            }
+            // Single letters may be part of a spaced-out word, and a word running into
+            // non-ASCII letters goes on past the run: both take the careful path.
+            if letters > 1 && bytes.get(j).is_none_or(u8::is_ascii) {
+                st.ascii_word(&bytes[i..j], i as u32);
+                i = j;
+                continue;
+            }
+        }
         if b.is_ascii() {
             st.feed_ascii(b.to_ascii_lowercase(), i as u32);
             i += 1;
@@ -314,6 +376,40 @@ mod tests {
         let at = norm.text.find("myself").expect("word");
         let (s, e) = norm.original_range(at, at + "myself".len());
         assert_eq!(&original[s..e], "myself");
+    }
+
+    #[test]
+    fn whole_ascii_words_read_exactly_as_their_characters_would() {
+        let mut samples: Vec<String> = [
+            "I'm   going to K.I.L.L myself",
+            "s3lf h4rm $$$ @@ 1337 h4x0r",
+            "dogs' tails don't wag",
+            "ab\u{e9}cd caf\u{e9} na\u{ef}ve",
+            "Hello,   world!! aaa-bbb a.b.c.d x y z",
+            "'quoted' `ticks`",
+            "2024 year9 9year h3ll0 w0rld",
+            "end with letters abc",
+            "k i l l m e now",
+            "\u{2019}twas",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every pairing of some awkward pieces, so boundaries meet each other.
+        let pieces = [
+            "a", "ab", "4b", "b4", "'", "`", " ", ".", "\u{e9}", "x1", "$", "@", "-", "zz", "\n",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    samples.push(format!("{a}{b}{c}"));
+                    samples.push(format!("{a} {b}.{c}"));
+                }
+            }
+        }
+        for s in &samples {
+            assert_eq!(normalise_with(s, true), normalise_with(s, false), "{s:?}");
+        }
     }
 
     #[test]

@@ -381,31 +381,39 @@ impl DigestWriter {
             notify::DigestKind::Daily => "digest",
             notify::DigestKind::Weekly => "weekly",
         };
-        let mut ids = Vec::new();
-        let mut copies = vec![(format!("{base}_head"), head, AlertScope::Headteacher)];
         // With nobody at all to send to, the everyone-else copy is still queued: its failed
         // send ("nobody to send to") is what shows the school the digest needs recipients.
-        copies.push((base.to_owned(), others, AlertScope::Safeguarding));
+        let nobody = head.is_empty() && others.is_empty();
+        let copies = [
+            (format!("{base}_head"), head, AlertScope::Headteacher),
+            (base.to_owned(), others, AlertScope::Safeguarding),
+        ];
+        let mut mails = Vec::new();
         for (kind, to, scope) in copies {
-            if to.is_empty() && kind.ends_with("_head") {
+            if to.is_empty() && !(nobody && kind == base) {
                 continue;
             }
             let email = self.digest(p, scope).await?.render()?;
-            let mail = NewMail {
-                kind: kind.clone(),
+            mails.push(NewMail {
+                kind,
                 recipients: to,
                 subject: email.subject,
                 text: email.text,
                 html: email.html,
-            };
-            let id = if again {
-                Some(self.store.queue_mail(self.school, &mail, now()).await?)
-            } else {
-                self.store.queue_digest(self.school, &p.key, &mail, now()).await?
-            };
-            ids.extend(id);
+            });
         }
-        Ok(ids)
+        if again {
+            let mut ids = Vec::new();
+            for m in &mails {
+                ids.push(self.store.queue_mail(self.school, m, now()).await?);
+            }
+            return Ok(ids);
+        }
+        Ok(self
+            .store
+            .queue_digest(self.school, base, &p.key, &mails, now())
+            .await?
+            .unwrap_or_default())
     }
 }
 

@@ -110,17 +110,25 @@ impl Store {
         .try_get("id")?)
     }
 
-    /// Queues a digest for `period` unless one was queued for it already (a restart, or two
-    /// servers on one database, never sends a day's digest twice). Returns the mail's ID
-    /// when this call queued it.
-    pub async fn queue_digest(&self, school: SchoolId, period: &str, m: &NewMail, now: i64) -> Result<Option<i64>> {
+    /// Queues the copies of a digest of `kind` for `period`, unless it was queued already
+    /// (a restart, or two servers on one database, never sends a day's digest twice; the
+    /// claim and the emails are one transaction, so a crash between them loses nothing).
+    /// Returns the emails' IDs when this call queued them.
+    pub async fn queue_digest(
+        &self,
+        school: SchoolId,
+        kind: &str,
+        period: &str,
+        mails: &[NewMail],
+        now: i64,
+    ) -> Result<Option<Vec<i64>>> {
         let mut tx = self.write_tx().await?;
         let claimed = sqlx::query(
             "INSERT INTO digest_runs (school_id, kind, period, queued_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT DO NOTHING",
         )
         .bind(school.0)
-        .bind(&m.kind)
+        .bind(kind)
         .bind(period)
         .bind(now)
         .execute(&mut *tx)
@@ -128,29 +136,26 @@ impl Store {
         if claimed.rows_affected() == 0 {
             return Ok(None);
         }
-        let id: i64 = sqlx::query(
-            "INSERT INTO mail_outbox (school_id, kind, recipients, subject, text_body, html_body, created_at, \
-             next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-        )
-        .bind(school.0)
-        .bind(&m.kind)
-        .bind(m.recipients.join(","))
-        .bind(&m.subject)
-        .bind(&m.text)
-        .bind(&m.html)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-        sqlx::query("UPDATE digest_runs SET mail_id = $1 WHERE school_id = $2 AND kind = $3 AND period = $4")
-            .bind(id)
+        let mut ids = Vec::new();
+        for m in mails {
+            let id: i64 = sqlx::query(
+                "INSERT INTO mail_outbox (school_id, kind, recipients, subject, text_body, html_body, created_at, \
+                 next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            )
             .bind(school.0)
             .bind(&m.kind)
-            .bind(period)
-            .execute(&mut *tx)
-            .await?;
+            .bind(m.recipients.join(","))
+            .bind(&m.subject)
+            .bind(&m.text)
+            .bind(&m.html)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("id")?;
+            ids.push(id);
+        }
         tx.commit().await?;
-        Ok(Some(id))
+        Ok(Some(ids))
     }
 
     /// Whether a digest of `kind` was queued for `period`.

@@ -381,3 +381,70 @@ async fn the_daily_digest_says_no_concerns_and_waits_out_a_mail_server_that_is_d
     );
     sink.stop().await;
 }
+
+#[tokio::test]
+async fn repeated_blocks_in_one_category_cross_the_schools_pattern_rule() {
+    let Some(sink) = SmtpSink::start("blocked_pattern", SinkAuth::None).await else {
+        return;
+    };
+    let server = demo(Some(&format!(
+        "{FAST}{}\n[filter]\nreload_check = \"1s\"\n\n[[proxy.open_subnets]]\nsubnet = \"127.0.0.0/8\"\ngroup = \"KS2\"\n",
+        mail_config(sink.port)
+    )));
+    let hosts = crate::fixture("lists/drugs.hosts");
+    let (code, _, err) = run(
+        &["lists", "import", &hosts, "--category", "drugs", "--as", "gpryce"],
+        server.data_dir(),
+    );
+    assert_eq!(code, 0, "{err}");
+    // The school makes drugs sites an immediate concern: three blocks in ten minutes.
+    let dsl = sign_in_enrolled(&server, "dokoro").await;
+    let csrf = dsl.csrf("/monitor/settings").await;
+    let bad = dsl
+        .post(
+            "/monitor/settings",
+            &[
+                ("csrf", &csrf),
+                ("action", "settings"),
+                ("settings", "[[pattern]]\nblocks = 3\n"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("The settings were not saved"), "{}", bad.body);
+    let rule =
+        "[[pattern]]\nfilter_category = \"drugs\"\nblocks = 3\nminutes = 10\ncategory = \"drugs\"\nseverity = 4\n";
+    let saved = dsl
+        .post(
+            "/monitor/settings",
+            &[("csrf", &csrf), ("action", "settings"), ("settings", rule)],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+
+    let proxy = server.listening("Proxy:");
+    let device = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(format!("http://{proxy}")).expect("proxy"))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    // Blocked once the running filter has the new list.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut blocks = 0;
+    while blocks < 3 {
+        let r = device.get("http://001kanpou.com/").send().await.expect("response");
+        if r.status() == StatusCode::FOUND {
+            blocks += 1;
+        } else {
+            assert!(Instant::now() < deadline, "not blocked: {}", r.status());
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    let got = wait_until(&sink, "the DSL team's emails", |m| m.len() >= 2).await;
+    assert!(subject(&got[0]).contains("Severity 4 alert: Drugs"), "{}", got[0].data);
+    let list = dsl.get("/monitor/alerts").await;
+    assert!(list.body.contains("blocked requests"), "{}", list.body);
+    let audit = run(&["audit", "verify"], server.data_dir());
+    assert_eq!(audit.0, 0, "{}", audit.1);
+    sink.stop().await;
+}

@@ -98,6 +98,5 @@ CREATE TABLE digest_runs (
     kind        TEXT NOT NULL,
     period      TEXT NOT NULL,
     queued_at   BIGINT NOT NULL,
-    mail_id     BIGINT,
     PRIMARY KEY (school_id, kind, period)
 );

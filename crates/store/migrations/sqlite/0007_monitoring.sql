@@ -98,6 +98,5 @@ CREATE TABLE digest_runs (
     kind        TEXT NOT NULL,
     period      TEXT NOT NULL,
     queued_at   INTEGER NOT NULL,
-    mail_id     INTEGER,
     PRIMARY KEY (school_id, kind, period)
 );

@@ -1194,19 +1194,17 @@ async fn the_outbox_keeps_mail_until_sent_and_queues_each_digest_once() {
             text: "No concerns were raised yesterday.".into(),
             html: "<p>No concerns were raised yesterday.</p>".into(),
         };
-        let id = store
-            .queue_digest(school, "2026-11-23", &mail, NOW)
+        let ids = store
+            .queue_digest(school, "digest", "2026-11-23", std::slice::from_ref(&mail), NOW)
             .await
             .expect("queue")
             .expect("first");
-        assert_eq!(
-            store
-                .queue_digest(school, "2026-11-23", &mail, NOW)
-                .await
-                .expect("again"),
-            None,
-            "{label}"
-        );
+        let id = ids[0];
+        let again = store
+            .queue_digest(school, "digest", "2026-11-23", &[mail], NOW)
+            .await
+            .expect("again");
+        assert_eq!(again, None, "{label}");
         assert!(
             store
                 .digest_queued(school, "digest", "2026-11-23")
