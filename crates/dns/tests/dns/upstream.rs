@@ -28,9 +28,23 @@ impl TestUpstream {
     }
 
     pub async fn start() -> TestUpstream {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        let addr = udp.local_addr().expect("addr");
-        let tcp = TcpListener::bind(addr).await.expect("bind tcp");
+        // TCP first, then UDP on its port: a free TCP port's UDP twin can be taken by
+        // another test (a server's SO_REUSEPORT sockets), so try a few ports.
+        let (udp, tcp, addr) = {
+            let mut tries = 0;
+            loop {
+                let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind tcp");
+                let addr = tcp.local_addr().expect("addr");
+                match UdpSocket::bind(addr).await {
+                    Ok(udp) => break (udp, tcp, addr),
+                    Err(e) if tries < 20 => {
+                        tries += 1;
+                        eprintln!("UDP port {addr} taken ({e}); another");
+                    }
+                    Err(e) => panic!("no port free for both UDP and TCP: {e}"),
+                }
+            }
+        };
         let asked = Arc::new(Mutex::new(HashMap::new()));
         let a2 = asked.clone();
         tokio::spawn(async move {
