@@ -13,7 +13,7 @@ pub struct Normalised {
     pub text: String,
     /// One entry a word of `text`: its byte offset there, and the original byte range it
     /// was made from. Matches are whole words, so a word is fine enough to quote.
-    words: Vec<(u32, u32, u32)>,
+    pub(crate) words: Vec<(u32, u32, u32)>,
 }
 
 impl Normalised {
@@ -75,7 +75,10 @@ fn spacer(c: char) -> bool {
 /// The normaliser's state as it reads the text once, front to back.
 #[derive(Debug, Default)]
 struct State {
-    n: Normalised,
+    /// The normalised text as it is written: bytes of valid UTF-8 (whole characters are
+    /// pushed), turned into the `String` at the end.
+    out: Vec<u8>,
+    words: Vec<(u32, u32, u32)>,
     /// The word being read, and where it started and ended in the original.
     word: Vec<char>,
     word_start: u32,
@@ -96,17 +99,18 @@ impl State {
         if chars.is_empty() {
             return;
         }
-        if !self.n.text.is_empty() {
-            self.n.text.push(' ');
+        if !self.out.is_empty() {
+            self.out.push(b' ');
         }
-        self.n.words.push((self.n.text.len() as u32, start, end));
+        self.words.push((self.out.len() as u32, start, end));
         let mut last = None;
+        let mut utf8 = [0u8; 4];
         for &c in chars {
             // Runs of one letter are cut to one, here and in phrases alike.
             if last == Some(c) && c.is_alphabetic() {
                 continue;
             }
-            self.n.text.push(c);
+            self.out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
             last = Some(c);
         }
     }
@@ -197,32 +201,88 @@ impl State {
     fn ascii_word(&mut self, run: &[u8], start: u32) {
         debug_assert!(self.word.is_empty());
         self.flush_singles();
-        let has_letter = run.iter().any(u8::is_ascii_alphabetic);
-        if !self.n.text.is_empty() {
-            self.n.text.push(' ');
+        let table = if run.iter().any(u8::is_ascii_alphabetic) {
+            &ASCII_LEET
+        } else {
+            &ASCII_PLAIN
+        };
+        if !self.out.is_empty() {
+            self.out.push(b' ');
         }
-        self.n
-            .words
-            .push((self.n.text.len() as u32, start, start + run.len() as u32));
+        self.words
+            .push((self.out.len() as u32, start, start + run.len() as u32));
+        self.out.reserve(run.len());
         let mut last = 0u8;
         for &b in run {
-            if matches!(b, b'\'' | b'`') {
+            let c = table[usize::from(b)];
+            // 0: an apostrophe, dropped. Runs of one letter are cut to one, as in `emit`.
+            if c == 0 || (c == last && c.is_ascii_lowercase()) {
                 continue;
             }
-            let mut c = b.to_ascii_lowercase();
-            if has_letter && let Some(l) = leet(char::from(c)) {
-                c = l as u8;
-            }
-            // Runs of one letter are cut to one, as in `emit`.
-            if c == last && c.is_ascii_alphabetic() {
-                continue;
-            }
-            self.n.text.push(char::from(c));
+            self.out.push(c);
             last = c;
         }
         self.has_letter = false;
         self.gap_len = 0;
         self.gap_spacer = true;
+    }
+
+    /// [`State::ascii_word`] in one pass for the commonest case (no single letters waiting
+    /// to be joined): scans the word at `bytes[i..]` and writes it as it goes. Returns where
+    /// the word ends, or `None` (with nothing written) when it needs the careful path: a
+    /// single letter, or a word running on into non-ASCII letters.
+    fn ascii_word_fused(&mut self, bytes: &[u8], i: usize) -> Option<usize> {
+        debug_assert!(self.word.is_empty() && self.singles.is_empty());
+        let mark = self.out.len();
+        if mark != 0 {
+            self.out.push(b' ');
+        }
+        let text_start = self.out.len();
+        let (mut j, mut last, mut letters, mut alpha, mut leety) = (i, 0u8, 0usize, false, false);
+        while let Some(&c) = bytes.get(j) {
+            match ASCII_CLASS[usize::from(c)] {
+                LETTER => {
+                    letters += 1;
+                    alpha = true;
+                    let l = c | 0x20;
+                    if l != last {
+                        self.out.push(l);
+                        last = l;
+                    }
+                }
+                LEETY => {
+                    letters += 1;
+                    leety = true;
+                    self.out.push(c);
+                    last = c;
+                }
+                APOSTROPHE => {}
+                _ => break,
+            }
+            j += 1;
+        }
+        if letters < 2 || bytes.get(j).is_some_and(|c| !c.is_ascii()) {
+            self.out.truncate(mark);
+            return None;
+        }
+        if alpha && leety {
+            // Leetspeak in a word with letters (`h4rm`): written again, read as letters.
+            self.out.truncate(text_start);
+            let mut last = 0u8;
+            for &b in &bytes[i..j] {
+                let c = ASCII_LEET[usize::from(b)];
+                if c == 0 || (c == last && c.is_ascii_lowercase()) {
+                    continue;
+                }
+                self.out.push(c);
+                last = c;
+            }
+        }
+        self.words.push((text_start as u32, i as u32, j as u32));
+        self.has_letter = false;
+        self.gap_len = 0;
+        self.gap_spacer = true;
+        Some(j)
     }
 
     #[inline]
@@ -262,7 +322,73 @@ impl State {
 }
 
 fn word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'@' || b == b'$'
+    WORD_BYTE[usize::from(b)]
+}
+
+/// ASCII bytes that belong to a word: letters, digits, `@` and `$` (leetspeak).
+const WORD_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'@' || c == b'$';
+        b += 1;
+    }
+    t
+};
+
+const OTHER: u8 = 0;
+const APOSTROPHE: u8 = 1;
+const LETTER: u8 = 2;
+/// Digits, `@` and `$`: kept as they are, or read as letters in a word with letters.
+const LEETY: u8 = 3;
+
+/// What part an ASCII byte plays in a word.
+const ASCII_CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphabetic() {
+            LETTER
+        } else if c.is_ascii_digit() || c == b'@' || c == b'$' {
+            LEETY
+        } else if c == b'\'' || c == b'`' {
+            APOSTROPHE
+        } else {
+            OTHER
+        };
+        b += 1;
+    }
+    t
+};
+
+/// What each byte of an ASCII word becomes: lower case, apostrophes 0 (dropped); in
+/// [`ASCII_LEET`] leetspeak is read as letters too (for words with a letter in them).
+const ASCII_PLAIN: [u8; 256] = ascii_table(false);
+const ASCII_LEET: [u8; 256] = ascii_table(true);
+
+const fn ascii_table(leet: bool) -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = (b as u8).to_ascii_lowercase();
+        t[b] = match c {
+            b'\'' | b'`' => 0,
+            b'0' if leet => b'o',
+            b'1' if leet => b'i',
+            b'3' if leet => b'e',
+            b'4' if leet => b'a',
+            b'5' if leet => b's',
+            b'7' if leet => b't',
+            b'8' if leet => b'b',
+            b'@' if leet => b'a',
+            b'$' if leet => b's',
+            _ => c,
+        };
+        b += 1;
+    }
+    t
 }
 
 /// Normalises `text` (see the module docs).
@@ -272,10 +398,8 @@ pub fn normalise(text: &str) -> Normalised {
 
 fn normalise_with(text: &str, whole_words: bool) -> Normalised {
     let mut st = State {
-        n: Normalised {
-            text: String::with_capacity(text.len()),
-            words: Vec::with_capacity(text.len() / 5),
-        },
+        out: Vec::with_capacity(text.len()),
+        words: Vec::with_capacity(text.len() / 5),
         gap_spacer: true,
         gap_char: ' ',
         ..State::default()
@@ -284,7 +408,19 @@ fn normalise_with(text: &str, whole_words: bool) -> Normalised {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if whole_words && st.word.is_empty() && word_byte(b) {
+        if whole_words && b == b' ' && st.word.is_empty() {
+            // The commonest gap: what `feed_ascii` does for a space between words.
+            st.gap_len += 1;
+            st.gap_char = ' ';
+            i += 1;
+            continue;
+        }
+        if whole_words && st.word.is_empty() && st.singles.is_empty() && word_byte(b) {
+            if let Some(j) = st.ascii_word_fused(bytes, i) {
+                i = j;
+                continue;
+            }
+        } else if whole_words && st.word.is_empty() && word_byte(b) {
             let mut j = i + 1;
             let mut letters = 1;
             while j < bytes.len() {
@@ -324,7 +460,12 @@ fn normalise_with(text: &str, whole_words: bool) -> Normalised {
     }
     st.finish_word();
     st.flush_singles();
-    st.n
+    Normalised {
+        // Only whole characters were written; should that ever be wrong, a replacement
+        // character is better than a panic on a pupil's text.
+        text: String::from_utf8(st.out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        words: st.words,
+    }
 }
 
 #[cfg(test)]
