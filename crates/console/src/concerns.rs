@@ -62,15 +62,28 @@ struct About {
     is_head: bool,
 }
 
-/// The words around a match, normalised: what a dismissal remembers and a later match is
-/// compared with.
-pub fn context_of(text: &str) -> String {
-    let n = normalise(text).text;
-    let mut end = n.len().min(CONTEXT_BYTES);
-    while !n.is_char_boundary(end) {
-        end -= 1;
+/// The words around a match (about 60 bytes each side of `start..end` in the original),
+/// normalised: what a dismissal remembers and a later match is compared with.
+pub fn context_of(text: &str, start: usize, end: usize) -> String {
+    let (start, end) = if start <= end && end <= text.len() {
+        (start, end)
+    } else {
+        (0, text.len())
+    };
+    let mut a = start.saturating_sub(60);
+    while !text.is_char_boundary(a) {
+        a -= 1;
     }
-    n[..end].to_owned()
+    let mut b = (end + 60).min(text.len());
+    while !text.is_char_boundary(b) {
+        b += 1;
+    }
+    let n = normalise(&text[a..b]).text;
+    let mut cut = n.len().min(CONTEXT_BYTES);
+    while !n.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    n[..cut].to_owned()
 }
 
 impl Concerns {
@@ -118,29 +131,29 @@ impl Concerns {
         Ok(())
     }
 
-    async fn about(&self, person: Option<&str>) -> About {
+    /// Who `person` is. A store that does not answer is an error (the caller tries again
+    /// later), never "unknown": an alert about staff filed as unknown would reach the DSL team.
+    async fn about(&self, person: Option<&str>) -> Result<About, StoreError> {
         let unknown = About {
             subject: Subject::Unknown,
             group: store::UNIDENTIFIED.to_owned(),
             is_head: false,
         };
-        let Some(username) = person else { return unknown };
-        let Ok(Some(account)) = self.store.account_by_username(username).await else {
-            return unknown;
+        let Some(username) = person else { return Ok(unknown) };
+        let Some(account) = self.store.account_by_username(username).await? else {
+            return Ok(unknown);
         };
-        let Ok(record) = self.store.person(account.school, account.person).await else {
-            return unknown;
-        };
+        let record = self.store.person(account.school, account.person).await?;
         let subject = match record.kind {
             PersonKind::Pupil => Subject::Pupil(record.year.map(|y| y.key_stage())),
             PersonKind::Staff | PersonKind::Governor => Subject::Staff,
             PersonKind::Visitor => Subject::Visitor,
         };
-        About {
+        Ok(About {
             subject,
             group: record.group_name.unwrap_or_else(|| store::UNIDENTIFIED.to_owned()),
             is_head: record.roles.contains(&Role::Headteacher),
-        }
+        })
     }
 
     /// Looks for the lexicon's phrases in `t` and raises one alert for the worst of them
@@ -153,7 +166,7 @@ impl Concerns {
             return Ok(None);
         };
         let entry = &loaded.matcher.entries()[worst.entry];
-        let about = self.about(t.person.as_deref()).await;
+        let about = self.about(t.person.as_deref()).await?;
         let mut severity = loaded
             .settings
             .severity_for(worst.severity, worst.category, about.subject);
@@ -165,14 +178,14 @@ impl Concerns {
                 about.subject.name()
             ));
         }
-        let context = context_of(&t.text);
+        let context = context_of(&t.text, worst.start, worst.end);
         if let Some(contexts) = loaded.dismissals.get(&entry.phrase) {
             // The same words dismissed before count one step less each time; a phrase
             // dismissed three times anywhere counts one less everywhere.
             let same = contexts.iter().filter(|c| **c == context).count();
             let lower = same + usize::from(contexts.len() >= 3);
             if lower > 0 {
-                severity = severity.saturating_sub(lower as u8).max(1);
+                severity = severity.saturating_sub(lower.min(4) as u8).max(1);
                 reason.push_str(&format!("; lowered by {lower} for earlier false positives"));
             }
         }
@@ -186,7 +199,12 @@ impl Concerns {
         if !others.is_empty() {
             reason.push_str(&format!("; also {}", others.join(", ")));
         }
-        let who = t.person.clone().or_else(|| t.client.clone()).unwrap_or_default();
+        // With neither person nor device (the ingest API without `person`), texts from
+        // different children must not fold together: each distinct text is its own.
+        let who = t.person.clone().or_else(|| t.client.clone()).unwrap_or_else(|| {
+            use sha2::{Digest, Sha256};
+            format!("text:{}", hex::encode(&Sha256::digest(t.text.as_bytes())[..8]))
+        });
         let alert = NewAlert {
             occurred_at: t.at,
             person: t.person.clone(),
@@ -219,7 +237,7 @@ impl Concerns {
         at: i64,
     ) -> Result<Recorded, StoreError> {
         let loaded = self.loaded();
-        let about = self.about(person).await;
+        let about = self.about(person).await?;
         let severity = loaded.settings.severity_for(hit.severity, hit.category, about.subject);
         let text = format!("{hit}; the last was {last_name}");
         let who = person.unwrap_or(client);
@@ -261,7 +279,7 @@ impl Concerns {
             ));
         }
         let loaded = self.loaded();
-        let about = self.about(person).await;
+        let about = self.about(person).await?;
         let found = loaded.matcher.scan(message);
         let category = loaded
             .matcher
@@ -286,7 +304,7 @@ impl Concerns {
             category: category.to_owned(),
             severity: 4,
             reason: if person.is_some() {
-                "asked for help with \"Worried about something?\"".into()
+                "asked for help with \"Worried about something?\" (named by the school sign-in on that device)".into()
             } else {
                 "asked for help anonymously with \"Worried about something?\"".into()
             },
@@ -305,9 +323,11 @@ impl Concerns {
             .record_alert(self.school, &alert, settings.fold_ms() / 1000, now)
             .await?;
         let route = settings.route(recorded.severity, subject);
-        // A fold that raised the severity past the threshold deserves its email too.
-        let newly_urgent = recorded.folded && !settings.route(recorded.was, subject).immediate;
-        if route.immediate && (!recorded.folded || newly_urgent) {
+        // An alert about the headteacher always goes to the Chair of Governors at once: no
+        // digest reaches the Chair, and the head's own copy leaves it out.
+        // The email is queued once per alert (a fold that lifts an alert into the immediate
+        // range sends it then; a retry after a failure sends it if it was not queued).
+        if route.immediate || alert.about_head {
             self.queue_alert_email(&alert, recorded, route).await?;
         }
         Ok(recorded)
@@ -346,18 +366,15 @@ impl Concerns {
         }
         .render()
         .map_err(|e| StoreError::Invalid(format!("the alert email could not be written: {e}")))?;
+        let mail = NewMail {
+            kind: "alert".into(),
+            recipients,
+            subject: email.subject,
+            text: email.text,
+            html: email.html,
+        };
         self.store
-            .queue_mail(
-                self.school,
-                &NewMail {
-                    kind: "alert".into(),
-                    recipients,
-                    subject: email.subject,
-                    text: email.text,
-                    html: email.html,
-                },
-                crate::now(),
-            )
+            .queue_alert_mail_once(self.school, r.id, &mail, crate::now())
             .await?;
         Ok(())
     }

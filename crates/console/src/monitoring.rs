@@ -211,7 +211,7 @@ pub(crate) async fn triage(
         "dismiss" => {
             let a = store.alert(school, id, scope, &who, now()).await?;
             Triage::Dismiss {
-                context: context_of(&a.text),
+                context: context_of(&a.text, a.match_start, a.match_end),
             }
         }
         "escalate" => Triage::Escalate(form.note.clone()),
@@ -448,7 +448,7 @@ pub(crate) async fn worried_page(
         title: "Worried about something?".into(),
         csrf,
         nav: None,
-        known_as: person.unwrap_or_default(),
+        known: person.is_some(),
         sent: false,
         error: None,
         message: String::new(),
@@ -478,7 +478,7 @@ pub(crate) async fn worried(
         title: "Worried about something?".into(),
         csrf,
         nav: None,
-        known_as: person.clone().unwrap_or_default(),
+        known: person.is_some(),
         sent: false,
         error: None,
         message: f.message.clone(),

@@ -443,8 +443,9 @@ pub(crate) struct WorriedPage {
     pub title: String,
     pub csrf: String,
     pub nav: Option<Nav>,
-    /// The username schoolgate knows this device by, if any.
-    pub known_as: String,
+    /// Whether schoolgate knows who is signed in on this device (never shown: on a shared
+    /// computer it could be someone else's name).
+    pub known: bool,
     pub sent: bool,
     pub error: Option<String>,
     pub message: String,

@@ -50,14 +50,10 @@ fn urgency(severity: u8) -> &'static str {
 impl AlertEmail {
     pub fn render(&self) -> Result<Email, askama::Error> {
         let urgency = urgency(self.severity);
-        let who = if self.about_staff {
-            " about a member of staff"
-        } else {
-            ""
-        };
+        // The subject shows in notification previews: severity and category only.
         Ok(Email {
             subject: format!(
-                "[schoolgate] Severity {} alert{who}: {} ({})",
+                "[schoolgate] Severity {} alert: {} ({})",
                 self.severity, self.category, self.school
             ),
             text: AlertText { a: self, urgency }.render()?,

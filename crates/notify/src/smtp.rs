@@ -263,8 +263,17 @@ impl Mailer {
 
     /// Sends `email` to `to`, each recipient seeing only themself (one message per
     /// recipient, so one bad address does not stop the rest). Succeeds when every
-    /// recipient's message was taken.
+    /// recipient's message was taken; else the first error.
     pub async fn send(&self, to: &[String], email: &Email) -> Result<(), SendError> {
+        match self.send_each(to, email).await?.into_iter().next() {
+            None => Ok(()),
+            Some((_, e)) => Err(e),
+        }
+    }
+
+    /// Sends to each recipient in turn and says which were not taken, and why. An error
+    /// that stops every message (settings, the OAuth2 token, nobody to send to) is `Err`.
+    pub async fn send_each(&self, to: &[String], email: &Email) -> Result<Vec<(String, SendError)>, SendError> {
         if to.is_empty() {
             return Err(SendError::Config(
                 "nobody to send to: give the headteacher, DSL and technician an email address, or set \
@@ -277,10 +286,18 @@ impl Mailer {
             server: self.server(),
             why,
         };
+        let mut failed = Vec::new();
         for addr in to {
-            let mailbox: Mailbox = addr
-                .parse()
-                .map_err(|e| SendError::Config(format!("{addr:?} is not an email address: {e}")))?;
+            let mailbox: Mailbox = match addr.parse() {
+                Ok(m) => m,
+                Err(e) => {
+                    failed.push((
+                        addr.clone(),
+                        SendError::Config(format!("{addr:?} is not an email address: {e}")),
+                    ));
+                    continue;
+                }
+            };
             let msg = Message::builder()
                 .from(self.from.clone())
                 .to(mailbox)
@@ -289,9 +306,15 @@ impl Mailer {
                 .multipart(MultiPart::alternative_plain_html(
                     email.text.clone(),
                     email.html.clone(),
-                ))
-                .map_err(|e| smtp(e.to_string()))?;
-            transport.send(msg).await.map_err(|e| {
+                ));
+            let msg = match msg {
+                Ok(m) => m,
+                Err(e) => {
+                    failed.push((addr.clone(), smtp(e.to_string())));
+                    continue;
+                }
+            };
+            if let Err(e) = transport.send(msg).await {
                 // lettre's message carries the server's reply; keep the chain for the dashboard.
                 let mut why = e.to_string();
                 let mut src = std::error::Error::source(&e);
@@ -300,10 +323,10 @@ impl Mailer {
                     why.push_str(&s.to_string());
                     src = s.source();
                 }
-                smtp(why)
-            })?;
+                failed.push((addr.clone(), smtp(why)));
+            }
         }
-        Ok(())
+        Ok(failed)
     }
 }
 

@@ -296,6 +296,7 @@ async fn send_digest(config: &FileConfig, send_now: bool) -> anyhow::Result<Exit
         console_url: console.public_url,
         config: config.digest.clone(),
         health: None,
+        counters: None,
     };
     let ids = writer.queue(&monitoring::on_demand(now()), true).await?;
     let mailer = match &config.mail {

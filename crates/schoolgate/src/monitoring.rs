@@ -19,20 +19,33 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// Reads filter events as they are written and raises alerts from them.
+/// How often one event may fail before it is passed over (and said so on `/healthz`), so
+/// that one bad event never stops monitoring.
+const EVENT_TRIES: u32 = 5;
+
+/// Reads filter events as they are written and raises alerts from them. The cursor moves
+/// past each event once it is dealt with, so an event is neither lost nor read twice.
 pub async fn watch_events(concerns: Concerns, store: Store, school: SchoolId, health: HealthBoard) {
-    let mut watch = BlockWatch::new();
-    let mut cursor = match store.monitor_state(school).await {
-        Ok((_, Some(c))) => c,
-        // First start: begin at the events written from now on, not the whole history.
-        _ => {
-            let last = store.last_event_id(school).await.unwrap_or(0);
-            let _ = store.set_monitor_cursor(school, last).await;
-            last
+    let mut cursor = loop {
+        match store.monitor_state(school).await {
+            Ok((_, Some(c))) => break c,
+            // First start: begin at the events written from now on, not the whole history.
+            Ok((_, None)) => match store.last_event_id(school).await {
+                Ok(last) => {
+                    if store.set_monitor_cursor(school, last).await.is_ok() {
+                        break last;
+                    }
+                }
+                Err(e) => health.report("monitor", false, format!("cannot read filter events: {e}")),
+            },
+            Err(e) => health.report("monitor", false, format!("cannot read the monitor's place: {e}")),
         }
+        tokio::time::sleep(Duration::from_secs(5)).await;
     };
+    let mut watch = BlockWatch::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_reload = now();
+    let mut failing: (i64, u32) = (0, 0);
     loop {
         tick.tick().await;
         if now() - last_reload >= 30 {
@@ -49,52 +62,75 @@ pub async fn watch_events(concerns: Concerns, store: Store, school: SchoolId, he
                 continue;
             }
         };
-        let mut failed = None;
+        let mut reached = last;
+        let mut trouble = None;
         for e in &events {
-            let at = e.at_ms / 1000;
-            if let Some(search) = e.search.as_deref().filter(|s| !s.trim().is_empty()) {
-                let text = Text {
-                    person: e.person.clone(),
-                    client: Some(e.client.clone()),
-                    group: Some(e.group.clone()),
-                    source: "search".into(),
-                    text: search.to_owned(),
-                    at,
-                };
-                if let Err(err) = concerns.scan(&text).await {
-                    failed = Some(err);
-                    break;
+            match raise(&concerns, &mut watch, e).await {
+                Ok(()) => {}
+                Err(err) if failing.0 == e.id && failing.1 + 1 >= EVENT_TRIES => {
+                    // Nothing of the event is logged: it may carry a pupil's search.
+                    tracing::error!(event = e.id, error = %err, "a filter event could not be monitored; passed over");
+                    trouble = Some(format!(
+                        "filter event {} passed over after {EVENT_TRIES} tries: {err}",
+                        e.id
+                    ));
+                    failing = (0, 0);
                 }
-            }
-            if e.verdict == "block"
-                && let Some(category) = &e.category
-            {
-                let who = e.person.as_deref().unwrap_or(&e.client);
-                let rules = &concerns.loaded().settings.patterns;
-                if let Some(hit) = watch.observe(rules, who, category, e.at_ms)
-                    && let Err(err) = concerns
-                        .blocked_pattern(e.person.as_deref(), &e.client, &e.group, &hit, &e.name, at)
-                        .await
-                {
-                    failed = Some(err);
+                Err(err) => {
+                    failing = if failing.0 == e.id {
+                        (e.id, failing.1 + 1)
+                    } else {
+                        (e.id, 1)
+                    };
+                    trouble = Some(format!("cannot record alerts (will try again): {err}"));
+                    reached = e.id - 1;
                     break;
                 }
             }
         }
-        match failed {
-            // The batch is read again next time; folding keeps a repeat from doubling.
-            Some(e) => health.report("monitor", false, format!("cannot record alerts: {e}")),
-            None => {
-                if last != cursor {
-                    cursor = last;
-                    if let Err(e) = store.set_monitor_cursor(school, cursor).await {
-                        tracing::warn!(error = %e, "monitor cursor not saved");
-                    }
-                }
-                health.report("monitor", true, "reading search terms and blocked requests");
+        if reached != cursor {
+            cursor = reached;
+            if let Err(e) = store.set_monitor_cursor(school, cursor).await {
+                tracing::warn!(error = %e, "monitor cursor not saved");
             }
+        }
+        match trouble {
+            Some(t) => health.report("monitor", false, t),
+            None => health.report("monitor", true, "reading search terms and blocked requests"),
         }
     }
+}
+
+/// The alerts one filter event raises: its search term, and its place in a run of blocks.
+async fn raise(
+    concerns: &Concerns,
+    watch: &mut BlockWatch,
+    e: &store::MonitoredEvent,
+) -> Result<(), store::StoreError> {
+    let at = e.at_ms / 1000;
+    if let Some(search) = e.search.as_deref().filter(|s| !s.trim().is_empty()) {
+        let text = Text {
+            person: e.person.clone(),
+            client: Some(e.client.clone()),
+            group: Some(e.group.clone()),
+            source: "search".into(),
+            text: search.to_owned(),
+            at,
+        };
+        concerns.scan(&text).await?;
+    }
+    if e.verdict == "block"
+        && let Some(category) = &e.category
+    {
+        let who = e.person.as_deref().unwrap_or(&e.client);
+        let rules = &concerns.loaded().settings.patterns;
+        if let Some(hit) = watch.observe(rules, who, category, e.at_ms) {
+            concerns
+                .blocked_pattern(e.person.as_deref(), &e.client, &e.group, &hit, &e.name, at)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Sends what is due in the outbox, once.
@@ -113,24 +149,35 @@ pub async fn send_due(store: &Store, mailer: Option<&notify::Mailer>) -> (usize,
             text: m.text.clone(),
             html: m.html.clone(),
         };
-        let result = match mailer {
-            Some(mailer) => mailer.send(&m.recipients, &email).await.map_err(|e| e.to_string()),
+        let first = mailer.map(|m| m.first_retry()).unwrap_or(Duration::from_secs(3600));
+        let retry_at = now() + notify::retry_after(m.attempts + 1, first).as_secs() as i64;
+        let outcome = match mailer {
+            Some(mailer) => mailer.send_each(&m.recipients, &email).await.map_err(|e| e.to_string()),
             None => Err("email is not set up: add a [mail] table to the config file".to_owned()),
         };
-        match result {
-            Ok(()) => {
+        match outcome {
+            Ok(left) if left.is_empty() => {
                 sent += 1;
                 tracing::info!(mail = m.id, kind = %m.kind, recipients = m.recipients.len(), "email sent");
                 if let Err(e) = store.mail_sent(m.id, now()).await {
                     tracing::warn!(mail = m.id, error = %e, "sent, but not marked sent");
                 }
             }
+            Ok(left) => {
+                failed += 1;
+                let why = left
+                    .iter()
+                    .map(|(a, e)| format!("{a}: {e}"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let remaining: Vec<String> = left.into_iter().map(|(a, _)| a).collect();
+                tracing::warn!(mail = m.id, kind = %m.kind, not_taken = remaining.len(), error = %why, "email not sent to everyone; will retry those");
+                let _ = store.mail_partly_sent(m.id, &remaining, &why, retry_at).await;
+            }
             Err(why) => {
                 failed += 1;
-                let first = mailer.map(|m| m.first_retry()).unwrap_or(Duration::from_secs(3600));
-                let retry = notify::retry_after(m.attempts + 1, first).as_secs() as i64;
-                tracing::warn!(mail = m.id, kind = %m.kind, error = %why, retry_in_s = retry, "email not sent; will retry");
-                let _ = store.mail_failed(m.id, &why, now() + retry).await;
+                tracing::warn!(mail = m.id, kind = %m.kind, error = %why, "email not sent; will retry");
+                let _ = store.mail_failed(m.id, &why, retry_at).await;
             }
         }
     }
@@ -180,16 +227,22 @@ fn day_key(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The digest time on the day `d` days before the one `at` falls in (UK local), right
+/// across clock changes: found from that day's noon, which no change moves to another day.
+fn digest_time_days_before(at: i64, d: i64, minute: u16) -> i64 {
+    let noon = local_midnight(at) - d * 86_400 + 12 * 3600;
+    local_midnight(noon) + i64::from(minute) * 60
+}
+
 /// When the digest before the one at `at` went: the same time on the school day before.
-fn previous_digest(at: i64, days: &[u8]) -> i64 {
-    let mut t = at;
-    for _ in 0..7 {
-        t -= 86_400;
+fn previous_digest(at: i64, days: &[u8], minute: u16) -> i64 {
+    for d in 1..=7 {
+        let t = digest_time_days_before(at, d, minute);
         if days.contains(&weekday_of(t)) {
             return t;
         }
     }
-    at - 86_400
+    digest_time_days_before(at, 1, minute)
 }
 
 const DAY_NAMES: [&str; 7] = [
@@ -224,8 +277,8 @@ pub fn due_periods(t: i64, c: &DigestConfig) -> Vec<Period> {
         return due;
     }
     if c.days.contains(&today) {
-        let from = previous_digest(at, &c.days);
-        let since = if at - from <= 86_400 + 3600 {
+        let from = previous_digest(at, &c.days, c.time);
+        let since = if weekday_of(from) == (today + 6) % 7 {
             "yesterday".to_owned()
         } else {
             format!("since {}", DAY_NAMES[usize::from(weekday_of(from))])
@@ -243,7 +296,7 @@ pub fn due_periods(t: i64, c: &DigestConfig) -> Vec<Period> {
         due.push(Period {
             kind: notify::DigestKind::Weekly,
             key: format!("week-{}", day_key(t)),
-            from: at - 7 * 86_400,
+            from: digest_time_days_before(at, 7, c.time),
             to: at,
             label: format!("the week to {}", long_date(t)),
             since: "last week".into(),
@@ -261,6 +314,37 @@ pub struct DigestWriter {
     pub console_url: String,
     pub config: DigestConfig,
     pub health: Option<HealthBoard>,
+    /// Counts since the server started that the digest reports when not zero: filter
+    /// events dropped, DNS questions no upstream answered.
+    pub counters: Option<Counters>,
+}
+
+/// What the running server counts, for the digest's health section.
+#[derive(Debug, Clone)]
+pub struct Counters {
+    pub queue: events::EventQueue,
+    pub dns: Option<std::sync::Arc<dns::Handler>>,
+}
+
+impl Counters {
+    fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let dropped = self.queue.dropped();
+        if dropped > 0 {
+            out.push(format!(
+                "{dropped} filter events were dropped since the server started (the log could not keep up)"
+            ));
+        }
+        if let Some(h) = &self.dns {
+            let failed = h.upstreams.failures.load(std::sync::atomic::Ordering::Relaxed);
+            if failed > 0 {
+                out.push(format!(
+                    "{failed} DNS questions got no answer from the upstream resolvers since the server started"
+                ));
+            }
+        }
+        out
+    }
 }
 
 impl DigestWriter {
@@ -313,6 +397,9 @@ impl DigestWriter {
                     health.push(format!("{name}: {}", c.detail));
                 }
             }
+        }
+        if let Some(c) = &self.counters {
+            health.extend(c.lines());
         }
         let stale = self.store.stale_lists(self.school, now() - 8 * 86_400).await?;
         if !stale.is_empty() {
@@ -477,6 +564,19 @@ mod tests {
         assert_eq!(monday[0].to - monday[0].from, 3 * 86_400);
         assert_eq!(monday[1].since, "last week");
         assert_eq!(monday[1].key, "week-2026-11-30");
+    }
+
+    #[test]
+    fn periods_meet_exactly_across_a_clock_change() {
+        let c = DigestConfig::default();
+        // Monday 30 March 2026 08:00 BST (07:00 UTC): the clocks went forward on Sunday 29th.
+        let monday = 1_774_828_800 + 7 * 3600;
+        assert_eq!(day_key(monday), "2026-03-30");
+        let due = due_periods(monday, &c);
+        let friday = 1_774_569_600 + 7 * 3600 + 30 * 60; // Friday 27 March 07:30 GMT
+        assert_eq!(due[0].from, friday, "starts where Friday's digest ended");
+        assert_eq!(due[0].to, monday - 30 * 60, "07:30 BST");
+        assert_eq!(due[0].since, "since Friday");
     }
 
     #[test]

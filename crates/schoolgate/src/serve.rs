@@ -100,6 +100,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
             why
         }
     };
+    let dns_for_digest = handler.as_ref().ok().map(|(h, _)| h.clone());
     let resolver: Option<Arc<dyn proxy::Resolve>> = handler
         .ok()
         .map(|(h, _)| Arc::new(crate::web_proxy::DnsLookups(h)) as Arc<dyn proxy::Resolve>);
@@ -194,6 +195,10 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
             console_url: console_config.public_url.clone(),
             config: config.digest.clone(),
             health: Some(health.clone()),
+            counters: Some(crate::monitoring::Counters {
+                queue: queue.clone(),
+                dns: dns_for_digest,
+            }),
         })),
     ];
     let state = console::AppState::new(store.clone(), school, console_config, health, filter)

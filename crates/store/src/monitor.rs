@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::audit::{Actor, append_on};
-use crate::{Result, Store, StoreError};
+use crate::{NewMail, Result, Store, StoreError};
 
 /// An alert to record (or fold into a recent one with the same `fold_key`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,24 +188,34 @@ impl Store {
     /// occurrence is within `fold_secs` (the count goes up, the highest severity stays).
     pub async fn record_alert(&self, school: SchoolId, a: &NewAlert, fold_secs: i64, now: i64) -> Result<Recorded> {
         let mut tx = self.write_tx().await?;
-        let open = sqlx::query(
+        // Two servers on one PostgreSQL folding the same thing at once must not both insert.
+        let lock = if matches!(self.backend, crate::Backend::Postgres) {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql = format!(
             "SELECT id, count, severity FROM monitor_alerts WHERE school_id = $1 AND fold_key = $2 \
-             AND status = 'new' AND last_at >= $3 ORDER BY last_at DESC LIMIT 1",
-        )
-        .bind(school.0)
-        .bind(&a.fold_key)
-        .bind(a.occurred_at - fold_secs)
-        .fetch_optional(&mut *tx)
-        .await?;
+             AND status = 'new' AND last_at >= $3 AND last_at <= $4 ORDER BY last_at DESC LIMIT 1{lock}"
+        );
+        let open = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(school.0)
+            .bind(&a.fold_key)
+            .bind(a.occurred_at - fold_secs)
+            .bind(a.occurred_at + fold_secs)
+            .fetch_optional(&mut *tx)
+            .await?;
         if let Some(row) = open {
             let id: i64 = row.try_get("id")?;
             let count: i64 = row.try_get::<i64, _>("count")? + 1;
             let old: i64 = row.try_get("severity")?;
             let severity = old.max(i64::from(a.severity));
+            // An occurrence reported late (an older `at`) never moves `last_at` back.
             sqlx::query(
-                "UPDATE monitor_alerts SET count = $1, last_at = $2, severity = $3 WHERE id = $4 AND school_id = $5",
+                "UPDATE monitor_alerts SET count = count + 1, \
+                 last_at = CASE WHEN last_at > $1 THEN last_at ELSE $1 END, severity = $2 \
+                 WHERE id = $3 AND school_id = $4",
             )
-            .bind(count)
             .bind(a.occurred_at)
             .bind(severity)
             .bind(id)
@@ -217,16 +227,12 @@ impl Store {
                 id,
                 folded: true,
                 count,
-                severity: severity as u8,
+                severity: severity.clamp(1, 5) as u8,
                 was: old.clamp(1, 5) as u8,
             });
         }
-        let text = cut(&a.text, MAX_TEXT);
-        let (start, end) = if a.match_end <= text.len() {
-            (a.match_start, a.match_end)
-        } else {
-            (0, 0)
-        };
+        // A long text is kept as the part around the match, so the record always shows it.
+        let (text, start, end) = around(&a.text, a.match_start, a.match_end, MAX_TEXT);
         let id: i64 = sqlx::query(
             "INSERT INTO monitor_alerts (school_id, created_at, last_at, occurred_at, person, subject, group_name, \
              client, source, text, match_start, match_end, phrase, category, severity, reason, fold_key, about_staff, \
@@ -255,8 +261,13 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
-        // The audit entry says an alert exists, never what it says.
-        let details = json!({"category": a.category, "severity": a.severity, "source": a.source}).to_string();
+        // The audit entry says an alert exists, never what it says; for an alert about staff
+        // or the headteacher, not even its category (the audit log has other readers).
+        let details = if a.about_staff || a.about_head {
+            "{}".to_owned()
+        } else {
+            json!({"category": a.category, "severity": a.severity, "source": a.source}).to_string()
+        };
         append_on(
             &mut tx,
             school,
@@ -439,6 +450,38 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Queues `mail` about alert `id` unless an email about it was queued already, in one
+    /// transaction: a retry after a failure never sends twice, and never loses the email.
+    pub async fn queue_alert_mail_once(&self, school: SchoolId, id: i64, mail: &NewMail, now: i64) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let claimed = sqlx::query(
+            "UPDATE monitor_alerts SET emailed_at = $1 WHERE id = $2 AND school_id = $3 AND emailed_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(school.0)
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO mail_outbox (school_id, kind, recipients, subject, text_body, html_body, created_at, \
+             next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(school.0)
+        .bind(&mail.kind)
+        .bind(mail.recipients.join(","))
+        .bind(&mail.subject)
+        .bind(&mail.text)
+        .bind(&mail.html)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Alerts still waiting for the DSL (status `new`) that `scope` may see.
@@ -662,7 +705,8 @@ impl Store {
                     now,
                     "monitor.lexicon.add",
                     &format!("lexicon:{id}"),
-                    json!({"line": line}).to_string(),
+                    // The category only: a school's own phrase may name someone.
+                    json!({"category": line.split('|').next().unwrap_or_default().trim()}).to_string(),
                 ),
             )
             .await?;
@@ -693,7 +737,7 @@ impl Store {
                 now,
                 "monitor.lexicon.remove",
                 &format!("lexicon:{id}"),
-                json!({"line": line}).to_string(),
+                json!({"category": line.split('|').next().unwrap_or_default().trim()}).to_string(),
             ),
         )
         .await?;
@@ -745,13 +789,43 @@ impl Store {
     }
 }
 
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
+/// At most `max` bytes of `text` around `start..end` (cut on character boundaries), and
+/// the match's offsets within it.
+fn around(text: &str, start: usize, end: usize, max: usize) -> (&str, usize, usize) {
+    let (start, end) = if start <= end && end <= text.len() {
+        (start, end)
+    } else {
+        (0, 0)
+    };
+    if text.len() <= max {
+        return (text, start, end);
     }
-    let mut at = max;
-    while !s.is_char_boundary(at) {
-        at -= 1;
+    let mut from = start.saturating_sub(max.saturating_sub(end - start) / 2);
+    while !text.is_char_boundary(from) {
+        from -= 1;
     }
-    &s[..at]
+    let mut to = (from + max).min(text.len());
+    while !text.is_char_boundary(to) {
+        to -= 1;
+    }
+    let (s, e) = (start.saturating_sub(from), end.saturating_sub(from).min(to - from));
+    (&text[from..to], s.min(e), e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::around;
+
+    #[test]
+    fn a_long_text_keeps_the_part_around_the_match() {
+        let text = format!("{}kill myself{}", "a ".repeat(20_000), " b".repeat(20_000));
+        let at = text.find("kill").expect("there");
+        let (kept, s, e) = around(&text, at, at + 11, 16 * 1024);
+        assert!(kept.len() <= 16 * 1024);
+        assert_eq!(&kept[s..e], "kill myself");
+        assert_eq!(around("short", 0, 5, 100), ("short", 0, 5));
+        assert_eq!(around("bad offsets", 9, 99, 100), ("bad offsets", 0, 0));
+        let (k, s, e) = around("żółw żółw żółw", 0, 0, 5);
+        assert!(k.len() <= 5 && s <= e);
+    }
 }

@@ -216,6 +216,22 @@ impl Store {
         Ok(())
     }
 
+    /// Records a try that reached some recipients but not `remaining`: only they are tried
+    /// again, so nobody gets the same email twice.
+    pub async fn mail_partly_sent(&self, id: i64, remaining: &[String], error: &str, retry_at: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE mail_outbox SET recipients = $1, attempts = attempts + 1, last_error = $2, next_attempt_at = $3 \
+             WHERE id = $4",
+        )
+        .bind(remaining.join(","))
+        .bind(error.chars().take(500).collect::<String>())
+        .bind(retry_at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Emails that have failed at least once and are not sent yet, for the dashboard.
     pub async fn stuck_mail(&self, school: SchoolId) -> Result<Vec<Mail>> {
         let sql = format!(

@@ -235,3 +235,25 @@ fn settings_mistakes_are_named() {
     assert_eq!(notify::retry_after(40, minute), Duration::from_secs(3600));
     assert_eq!(notify::retry_after(2, Duration::from_secs(2)), Duration::from_secs(4));
 }
+
+#[tokio::test]
+async fn one_bad_address_does_not_stop_the_others() {
+    let Some(sink) = SmtpSink::start("bad_address", SinkAuth::None).await else {
+        return;
+    };
+    let mailer = Mailer::new(config(sink.port)).expect("settings");
+    let email = digest().render().expect("renders");
+    let to = vec![
+        "head@school.example".to_owned(),
+        "not an address".to_owned(),
+        "dsl@school.example".to_owned(),
+    ];
+    let failed = mailer.send_each(&to, &email).await.expect("the server was reached");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, "not an address");
+    let got = sink.wait_for(2, Duration::from_secs(10)).await;
+    let mut rcpt: Vec<&str> = got.iter().flat_map(|m| m.rcpt_tos.iter().map(String::as_str)).collect();
+    rcpt.sort_unstable();
+    assert_eq!(rcpt, ["dsl@school.example", "head@school.example"]);
+    sink.stop().await;
+}

@@ -27,7 +27,8 @@ CREATE TABLE monitor_alerts (
     status       TEXT NOT NULL DEFAULT 'new',
     handled_at   BIGINT,
     handled_by   TEXT,
-    note         TEXT
+    note         TEXT,
+    emailed_at   BIGINT
 );
 CREATE INDEX monitor_alerts_fold ON monitor_alerts (school_id, fold_key, last_at);
 CREATE INDEX monitor_alerts_status ON monitor_alerts (school_id, status, created_at);
