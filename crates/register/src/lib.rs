@@ -2,7 +2,8 @@
 //!
 //! `register` is where schoolgate decides what a record *is* and who may do what with it:
 //! people and their groups ([`people`]), the roles of DESIGN.md and the permissions they
-//! carry ([`roles`]), the rules for importing the CSV that a school's MIS exports
+//! carry ([`roles`]), the incident log's categories, routes and access matrix
+//! ([`incidents`]), the rules for importing the CSV that a school's MIS exports
 //! ([`import`]), the password rule and hashing ([`password`]) and the hash chain of the
 //! audit log ([`audit`]). The store persists these values and the console shows them, but
 //! neither decides anything about them: a rule lives here once and is tested here, so the
@@ -17,6 +18,7 @@
 
 pub mod audit;
 pub mod import;
+pub mod incidents;
 pub mod password;
 pub mod people;
 pub mod roles;
