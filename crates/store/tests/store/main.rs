@@ -53,7 +53,7 @@ async fn migrations_build_the_schema_on_an_empty_database() {
         |store, label| async move {
             assert_eq!(
                 store.schema_versions().await.expect("versions"),
-                vec![1, 2, 3, 4, 5, 6, 7],
+                vec![1, 2, 3, 4, 5, 6, 7, 8],
                 "{label}"
             );
             if label == "sqlite" {
@@ -118,7 +118,7 @@ async fn a_database_left_by_an_older_version_is_upgraded_with_its_records() {
         let new = Store::open(&database).await.expect("upgrade");
         assert_eq!(
             new.schema_versions().await.expect("versions"),
-            vec![1, 2, 3, 4, 5, 6, 7],
+            vec![1, 2, 3, 4, 5, 6, 7, 8],
             "{}",
             db.label
         );
@@ -1228,6 +1228,224 @@ async fn the_outbox_keeps_mail_until_sent_and_queues_each_digest_once() {
         assert!(store.stuck_mail(school).await.expect("stuck").is_empty());
         let sent = store.mail(id).await.expect("mail").expect("kept");
         assert_eq!((sent.attempts, sent.sent_at), (2, Some(NOW + 61)), "{label}");
+    })
+    .await;
+}
+
+/// Issue 7: an incident is recorded with its people, access is decided by the register's
+/// matrix on facts read without content, every reading is audited, and the chronology can
+/// be added to (backdated entries sort into place, corrections name what they correct) but
+/// never changed — not even by SQL.
+#[tokio::test]
+async fn incidents_are_recorded_read_with_audit_and_their_chronology_is_append_only() {
+    use register::incidents::{Action, Category, Concerns, Involved, Part, Record, Status, may};
+    use store::{NewEntry, NewIncident, NewInvolved};
+    each_database("incidents", |store, label| async move {
+        let school = store.create_school("Demo", NOW).await.expect("school");
+        let amy = store
+            .insert_person(school, &pupil("P1", "Amy", "Ames", 8), &actor(), NOW)
+            .await
+            .expect("amy");
+        let mut t = pupil("S1", "Tom", "Teach", 0);
+        t.kind = PersonKind::Staff;
+        t.year = None;
+        t.roles = vec![Role::Teacher];
+        let teacher = store.insert_person(school, &t, &actor(), NOW).await.expect("teacher");
+        let mut d = t.clone();
+        d.external_id = Some("S2".into());
+        d.given_name = "Dee".into();
+        d.roles = vec![Role::Dsl];
+        let dsl = store.insert_person(school, &d, &actor(), NOW).await.expect("dsl");
+        let reporter = Actor {
+            label: "account:9 tteach".into(),
+            origin: "10.0.0.7".into(),
+        };
+        let n = NewIncident {
+            reported_by: teacher,
+            occurred_at: NOW - 3600,
+            place: "outside".into(),
+            device: "Snapchat".into(),
+            what: "Amy was sent messages by an older boy asking for photos.".into(),
+            category: Category::Grooming,
+            people: vec![NewInvolved {
+                person: Some(amy),
+                name: "Amy Ames".into(),
+                involved: Involved::Pupil,
+                part: Part::Affected,
+            }],
+            urgent: true,
+            alert_id: None,
+        };
+        let bad = NewIncident {
+            what: " ".into(),
+            ..n.clone()
+        };
+        assert!(
+            store.create_incident(school, &bad, &reporter, NOW).await.is_err(),
+            "{label}"
+        );
+        let id = store.create_incident(school, &n, &reporter, NOW).await.expect("create");
+
+        let facts = store.incident_facts(school, Some(id)).await.expect("facts").remove(0);
+        assert_eq!(facts.concerns, Concerns::Pupils);
+        let record = Record {
+            concerns: facts.concerns,
+            people: &facts.people,
+            sealed_to: facts.sealed_to.as_deref(),
+        };
+        assert!(may(dsl, &[Role::Dsl], &record, Action::See), "{label}");
+        assert!(
+            !may(teacher, &[Role::Teacher], &record, Action::See),
+            "{label}: the reporter sees only their report"
+        );
+        assert!(
+            !may(amy, &[Role::Dsl], &record, Action::See),
+            "{label}: never about yourself"
+        );
+        assert_eq!(
+            store.own_reports(school, teacher).await.expect("own")[0].3,
+            Status::Open
+        );
+
+        let reader = Actor {
+            label: "account:3 ddsl".into(),
+            origin: "10.0.0.8".into(),
+        };
+        let read = store
+            .read_incident(school, id, &reader, false, NOW + 10)
+            .await
+            .expect("read");
+        assert_eq!(
+            (read.category, read.urgent, read.opened_at),
+            (Category::Grooming, true, None)
+        );
+        assert_eq!(read.people[0].1, "Amy Ames");
+        let again = store
+            .read_incident(school, id, &reader, false, NOW + 20)
+            .await
+            .expect("read");
+        assert_eq!(
+            again.opened_at,
+            Some(NOW + 10),
+            "{label}: opened once, by the first reader"
+        );
+
+        let note = NewEntry {
+            happened_at: NOW + 100,
+            kind: "action".into(),
+            action: Some("parents_informed".into()),
+            body: "Spoke to Amy's mum by phone.".into(),
+            corrects: None,
+            reason: None,
+        };
+        let first = store
+            .add_incident_entry(school, id, &note, &reader, NOW + 100)
+            .await
+            .expect("entry");
+        // Written later about something earlier: sorts before it, showing both dates.
+        let backdated = NewEntry {
+            happened_at: NOW + 50,
+            kind: "note".into(),
+            action: None,
+            body: "Amy told her form tutor at break.".into(),
+            corrects: None,
+            reason: None,
+        };
+        store
+            .add_incident_entry(school, id, &backdated, &reader, NOW + 200)
+            .await
+            .expect("backdated");
+        let no_reason = NewEntry {
+            kind: "correction".into(),
+            corrects: Some(first),
+            ..backdated.clone()
+        };
+        assert!(
+            store
+                .add_incident_entry(school, id, &no_reason, &reader, NOW + 300)
+                .await
+                .is_err()
+        );
+        let correction = NewEntry {
+            kind: "correction".into(),
+            corrects: Some(first),
+            reason: Some("It was her dad, not her mum.".into()),
+            body: "Spoke to Amy's dad by phone.".into(),
+            happened_at: NOW + 100,
+            action: None,
+        };
+        store
+            .add_incident_entry(school, id, &correction, &reader, NOW + 300)
+            .await
+            .expect("correction");
+        let entries = store.incident_entries(id).await.expect("entries");
+        let bodies: Vec<&str> = entries.iter().map(|e| e.body.as_str()).collect();
+        assert_eq!(
+            bodies,
+            [
+                "Recorded",
+                "Amy told her form tutor at break.",
+                "Spoke to Amy's mum by phone.",
+                "Spoke to Amy's dad by phone."
+            ],
+            "{label}"
+        );
+        assert_eq!((entries[1].written_at, entries[1].happened_at), (NOW + 200, NOW + 50));
+
+        // Append-only below the application too.
+        for sql in [
+            "UPDATE incident_entries SET body = 'nothing happened'",
+            "DELETE FROM incident_entries",
+        ] {
+            assert!(store.execute_raw(sql).await.is_err(), "{label}: {sql} must fail");
+        }
+
+        // Status: in progress after the first entry; closing needs an outcome; reopening.
+        assert!(
+            store
+                .set_incident_status(school, id, Status::Closed, None, &reader, NOW + 400)
+                .await
+                .is_err()
+        );
+        store
+            .set_incident_status(
+                school,
+                id,
+                Status::Closed,
+                Some("Reported to CEOP; Amy supported."),
+                &reader,
+                NOW + 400,
+            )
+            .await
+            .expect("close");
+        assert!(
+            store
+                .set_incident_status(school, id, Status::InProgress, None, &reader, NOW + 500)
+                .await
+                .is_err(),
+            "{label}: closed goes back to open, not in progress"
+        );
+        store
+            .set_incident_status(school, id, Status::Open, None, &reader, NOW + 500)
+            .await
+            .expect("reopen");
+        let last = store.incident_entries(id).await.expect("entries");
+        assert_eq!(last.last().map(|e| e.body.as_str()), Some("Reopened"));
+
+        let audit = store.recent_audit(school, 50).await.expect("audit");
+        assert_eq!(
+            audit.iter().filter(|e| e.action == "incident.view").count(),
+            2,
+            "{label}"
+        );
+        assert!(
+            audit
+                .iter()
+                .filter(|e| e.action.starts_with("incident."))
+                .all(|e| !e.details.contains("Amy")),
+            "{label}: no names in the incident log's audit entries"
+        );
+        assert!(store.verify_audit(school).await.expect("verify").is_ok());
     })
     .await;
 }

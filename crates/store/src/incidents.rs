@@ -1,0 +1,487 @@
+//! The incident log's records (issue 7): incidents, the people in them, who they are
+//! sealed to, and their append-only chronology. Who may read or change one is decided by
+//! `register::incidents`; the console asks it with [`IncidentFacts`] before it reads the
+//! record itself, and every reading is audited.
+
+use register::incidents::{Category, Concerns, Involved, Part, Status};
+use register::people::{PersonId, SchoolId};
+use serde_json::json;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::audit::{Actor, append_on};
+use crate::{Result, Store, StoreError};
+
+/// Someone named in a new incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInvolved {
+    /// A person on the school's register, or `None` for someone outside it.
+    pub person: Option<PersonId>,
+    /// Their name as the reporter wrote it (kept for people outside the register).
+    pub name: String,
+    pub involved: Involved,
+    pub part: Part,
+}
+
+/// A concern as a member of staff records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIncident {
+    pub reported_by: PersonId,
+    pub occurred_at: i64,
+    /// `in_school` or `outside`.
+    pub place: String,
+    /// The device or service, if any.
+    pub device: String,
+    pub what: String,
+    pub category: Category,
+    pub people: Vec<NewInvolved>,
+    /// Illegal content or imminent risk.
+    pub urgent: bool,
+    /// The monitoring alert it was escalated from.
+    pub alert_id: Option<i64>,
+}
+
+/// What access to an incident depends on (register::incidents::Record), read without the
+/// record's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentFacts {
+    pub id: i64,
+    pub concerns: Concerns,
+    pub people: Vec<(PersonId, Part)>,
+    pub sealed_to: Option<Vec<PersonId>>,
+    pub reported_by: PersonId,
+}
+
+/// An incident as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub id: i64,
+    pub created_at: i64,
+    pub reported_by: PersonId,
+    pub occurred_at: i64,
+    pub place: String,
+    pub device: String,
+    pub what: String,
+    pub category: Category,
+    pub concerns: Concerns,
+    pub urgent: bool,
+    pub status: Status,
+    pub outcome: Option<String>,
+    pub opened_at: Option<i64>,
+    pub alert_id: Option<i64>,
+    /// (person, name, involved, part)
+    pub people: Vec<(Option<PersonId>, String, String, Part)>,
+}
+
+/// One entry of the chronology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: i64,
+    pub written_at: i64,
+    /// When what it records happened: earlier than `written_at` for a backdated entry.
+    pub happened_at: i64,
+    pub author: String,
+    /// `note`, `action`, `decision`, `correction` or `status`.
+    pub kind: String,
+    pub action: Option<String>,
+    pub body: String,
+    pub corrects: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// A chronology entry to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    pub happened_at: i64,
+    pub kind: String,
+    pub action: Option<String>,
+    pub body: String,
+    pub corrects: Option<i64>,
+    pub reason: Option<String>,
+}
+
+fn involved_name(i: Involved) -> &'static str {
+    match i {
+        Involved::Pupil => "pupil",
+        Involved::Staff => "staff",
+        Involved::Headteacher => "headteacher",
+        Involved::Other => "other",
+    }
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(what: &str, v: &str) -> Result<T> {
+    v.parse().map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+impl Store {
+    /// Records an incident, with its first chronology entry, routed to the first stage of
+    /// its route. Returns its ID. The audit entry names the category, not the people.
+    pub async fn create_incident(&self, school: SchoolId, n: &NewIncident, actor: &Actor, now: i64) -> Result<i64> {
+        let what = n.what.trim();
+        if what.is_empty() {
+            return Err(StoreError::Invalid("Say what happened, in your own words.".into()));
+        }
+        if !matches!(n.place.as_str(), "in_school" | "outside") {
+            return Err(StoreError::Invalid(
+                "Say whether it happened in school or outside.".into(),
+            ));
+        }
+        if n.occurred_at > now + 300 {
+            return Err(StoreError::Invalid("When it happened cannot be in the future.".into()));
+        }
+        let concerns =
+            register::incidents::concerns(&n.people.iter().map(|p| (p.involved, p.part)).collect::<Vec<_>>());
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO incidents (school_id, created_at, reported_by, occurred_at, place, device, what, category, \
+             concerns, urgent, routed_at, alert_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $2, $11) \
+             RETURNING id",
+        )
+        .bind(school.0)
+        .bind(now)
+        .bind(n.reported_by.0)
+        .bind(n.occurred_at)
+        .bind(&n.place)
+        .bind(n.device.trim())
+        .bind(what)
+        .bind(n.category.name())
+        .bind(concerns.name())
+        .bind(i64::from(n.urgent))
+        .bind(n.alert_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        for p in &n.people {
+            sqlx::query(
+                "INSERT INTO incident_people (incident_id, person_id, name, involved, part) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(p.person.map(|x| x.0))
+            .bind(p.name.trim())
+            .bind(involved_name(p.involved))
+            .bind(p.part.name())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, body) \
+             VALUES ($1, $2, $3, $4, 'status', 'Recorded')",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(n.occurred_at)
+        .bind(&actor.label)
+        .execute(&mut *tx)
+        .await?;
+        let details = if concerns == Concerns::Pupils {
+            json!({"category": n.category.name(), "urgent": n.urgent}).to_string()
+        } else {
+            "{}".to_owned()
+        };
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(now, "incident.create", &format!("incident:{id}"), details),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// What access to each of the school's incidents depends on, newest first.
+    pub async fn incident_facts(&self, school: SchoolId, only: Option<i64>) -> Result<Vec<IncidentFacts>> {
+        let rows = sqlx::query(
+            "SELECT id, concerns, sealed, reported_by FROM incidents WHERE school_id = $1 AND ($2 = 0 OR id = $2) \
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(school.0)
+        .bind(only.unwrap_or(0))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            let people = sqlx::query("SELECT person_id, part FROM incident_people WHERE incident_id = $1")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .filter_map(|p| {
+                    let person: Option<i64> = p.try_get("person_id").ok()?;
+                    let part: String = p.try_get("part").ok()?;
+                    Some((PersonId(person?), part.parse().ok()?))
+                })
+                .collect();
+            let sealed: i64 = r.try_get("sealed")?;
+            let sealed_to = if sealed != 0 {
+                Some(
+                    sqlx::query("SELECT person_id FROM incident_sealed WHERE incident_id = $1")
+                        .bind(id)
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(|p| Ok(PersonId(p.try_get("person_id")?)))
+                        .collect::<Result<Vec<_>>>()?,
+                )
+            } else {
+                None
+            };
+            out.push(IncidentFacts {
+                id,
+                concerns: parse("concerns", &r.try_get::<String, _>("concerns")?)?,
+                people,
+                sealed_to,
+                reported_by: PersonId(r.try_get("reported_by")?),
+            });
+        }
+        Ok(out)
+    }
+
+    /// One incident, read by `reader` (the caller has checked they may): audited, and the
+    /// first reading by anyone but the reporter marks it opened (which stops escalation).
+    pub async fn read_incident(
+        &self,
+        school: SchoolId,
+        id: i64,
+        reader: &Actor,
+        by_reporter: bool,
+        now: i64,
+    ) -> Result<Incident> {
+        let r = sqlx::query(
+            "SELECT id, created_at, reported_by, occurred_at, place, device, what, category, concerns, urgent, status, \
+             outcome, opened_at, alert_id FROM incidents WHERE school_id = $1 AND id = $2",
+        )
+        .bind(school.0)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("incident {id}")))?;
+        let people = sqlx::query("SELECT person_id, name, involved, part FROM incident_people WHERE incident_id = $1")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|p| {
+                Ok((
+                    p.try_get::<Option<i64>, _>("person_id")?.map(PersonId),
+                    p.try_get("name")?,
+                    p.try_get("involved")?,
+                    parse("part", &p.try_get::<String, _>("part")?)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let urgent: i64 = r.try_get("urgent")?;
+        let incident = Incident {
+            id,
+            created_at: r.try_get("created_at")?,
+            reported_by: PersonId(r.try_get("reported_by")?),
+            occurred_at: r.try_get("occurred_at")?,
+            place: r.try_get("place")?,
+            device: r.try_get("device")?,
+            what: r.try_get("what")?,
+            category: parse("category", &r.try_get::<String, _>("category")?)?,
+            concerns: parse("concerns", &r.try_get::<String, _>("concerns")?)?,
+            urgent: urgent != 0,
+            status: parse("status", &r.try_get::<String, _>("status")?)?,
+            outcome: r.try_get("outcome")?,
+            opened_at: r.try_get("opened_at")?,
+            alert_id: r.try_get("alert_id")?,
+            people,
+        };
+        if !by_reporter && incident.opened_at.is_none() {
+            sqlx::query("UPDATE incidents SET opened_at = $1 WHERE id = $2 AND opened_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        self.audit(
+            school,
+            reader.entry(now, "incident.view", &format!("incident:{id}"), "{}".into()),
+        )
+        .await?;
+        Ok(incident)
+    }
+
+    /// The chronology, in the order things happened (a backdated entry sorts into place).
+    pub async fn incident_entries(&self, id: i64) -> Result<Vec<Entry>> {
+        let rows = sqlx::query(
+            "SELECT id, written_at, happened_at, author, kind, action, body, corrects, reason FROM incident_entries \
+             WHERE incident_id = $1 ORDER BY happened_at, id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Adds to the chronology. A correction must name the entry it corrects and why.
+    pub async fn add_incident_entry(
+        &self,
+        school: SchoolId,
+        id: i64,
+        e: &NewEntry,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<i64> {
+        if e.body.trim().is_empty() {
+            return Err(StoreError::Invalid("Write what happened or was done.".into()));
+        }
+        if !matches!(e.kind.as_str(), "note" | "action" | "decision" | "correction") {
+            return Err(StoreError::Invalid(format!("{:?} is not a kind of entry", e.kind)));
+        }
+        if e.kind == "correction" && (e.corrects.is_none() || e.reason.as_deref().is_none_or(|r| r.trim().is_empty())) {
+            return Err(StoreError::Invalid(
+                "A correction names the entry it corrects and says why.".into(),
+            ));
+        }
+        if e.happened_at > now + 300 {
+            return Err(StoreError::Invalid("An entry cannot be dated in the future.".into()));
+        }
+        let mut tx = self.write_tx().await?;
+        let exists = sqlx::query("SELECT 1 AS one FROM incidents WHERE id = $1 AND school_id = $2")
+            .bind(id)
+            .bind(school.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("incident {id}")));
+        }
+        let entry: i64 = sqlx::query(
+            "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, action, body, corrects, \
+             reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(e.happened_at)
+        .bind(&actor.label)
+        .bind(&e.kind)
+        .bind(&e.action)
+        .bind(e.body.trim())
+        .bind(e.corrects)
+        .bind(e.reason.as_deref().map(str::trim))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        // A first entry by someone working it moves it from open to in progress.
+        sqlx::query("UPDATE incidents SET status = 'in_progress' WHERE id = $1 AND status = 'open'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(
+                now,
+                "incident.entry",
+                &format!("incident:{id}"),
+                json!({"kind": e.kind, "action": e.action}).to_string(),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// Moves an incident to `to` (closing needs an outcome; reopening is recorded).
+    pub async fn set_incident_status(
+        &self,
+        school: SchoolId,
+        id: i64,
+        to: Status,
+        outcome: Option<&str>,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let status: String = sqlx::query("SELECT status FROM incidents WHERE id = $1 AND school_id = $2")
+            .bind(id)
+            .bind(school.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("incident {id}")))?
+            .try_get("status")?;
+        let from: Status = parse("status", &status)?;
+        if !from.may_become(to) {
+            return Err(StoreError::Conflict(format!(
+                "An incident that is {} cannot become {}.",
+                from.label().to_lowercase(),
+                to.label().to_lowercase()
+            )));
+        }
+        let outcome = outcome.map(str::trim).filter(|o| !o.is_empty());
+        if to == Status::Closed && outcome.is_none() {
+            return Err(StoreError::Invalid("Say the outcome when closing an incident.".into()));
+        }
+        sqlx::query("UPDATE incidents SET status = $1, outcome = $2 WHERE id = $3")
+            .bind(to.name())
+            .bind(if to == Status::Closed { outcome } else { None })
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let body = match (from, to) {
+            (Status::Closed, Status::Open) => "Reopened".to_owned(),
+            (_, Status::Closed) => format!("Closed: {}", outcome.unwrap_or_default()),
+            _ => format!("Now {}", to.label().to_lowercase()),
+        };
+        sqlx::query(
+            "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, body) \
+             VALUES ($1, $2, $2, $3, 'status', $4)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(&actor.label)
+        .bind(&body)
+        .execute(&mut *tx)
+        .await?;
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(
+                now,
+                "incident.status",
+                &format!("incident:{id}"),
+                json!({"from": from.name(), "to": to.name()}).to_string(),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A reporter's own reports: (id, when recorded, category, status). Nothing else.
+    pub async fn own_reports(&self, school: SchoolId, person: PersonId) -> Result<Vec<(i64, i64, Category, Status)>> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, category, status FROM incidents WHERE school_id = $1 AND reported_by = $2 \
+             ORDER BY created_at DESC",
+        )
+        .bind(school.0)
+        .bind(person.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("created_at")?,
+                    parse("category", &r.try_get::<String, _>("category")?)?,
+                    parse("status", &r.try_get::<String, _>("status")?)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+fn entry_from_row(r: &AnyRow) -> Result<Entry> {
+    Ok(Entry {
+        id: r.try_get("id")?,
+        written_at: r.try_get("written_at")?,
+        happened_at: r.try_get("happened_at")?,
+        author: r.try_get("author")?,
+        kind: r.try_get("kind")?,
+        action: r.try_get("action")?,
+        body: r.try_get("body")?,
+        corrects: r.try_get("corrects")?,
+        reason: r.try_get("reason")?,
+    })
+}
