@@ -23,6 +23,7 @@ pub mod concerns;
 mod error;
 mod filtering;
 mod health;
+mod incidents;
 mod logs;
 pub mod monitoring;
 pub mod pac;
@@ -223,6 +224,9 @@ pub fn router(state: AppState) -> Router {
             get(monitoring::settings_page).post(monitoring::save_settings),
         )
         .route("/worried", get(monitoring::worried_page).post(monitoring::worried))
+        .route("/incidents", get(incidents::list))
+        .route("/incidents/new", get(incidents::new_page).post(incidents::create))
+        .route("/incidents/{id}", get(incidents::detail).post(incidents::work))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::csrf))
         .layer(axum::middleware::from_fn_with_state(

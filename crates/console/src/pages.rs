@@ -40,6 +40,10 @@ pub(crate) async fn nav(state: &AppState, user: &CurrentUser) -> Result<Nav, Con
         filtering: crate::filtering::can_view(&user.authority),
         logs: crate::logs::can_view(&user.authority),
         alerts: crate::monitoring::scope_of(&user.authority).is_some(),
+        record: matches!(
+            user.account.kind,
+            register::people::PersonKind::Staff | register::people::PersonKind::Governor
+        ),
     })
 }
 

@@ -18,6 +18,8 @@ pub(crate) struct Nav {
     pub filtering: bool,
     pub logs: bool,
     pub alerts: bool,
+    /// Staff can record a concern from every page.
+    pub record: bool,
 }
 
 #[derive(Template)]
@@ -449,4 +451,82 @@ pub(crate) struct WorriedPage {
     pub sent: bool,
     pub error: Option<String>,
     pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IncidentRow {
+    pub id: i64,
+    pub when: String,
+    pub category: String,
+    pub status: String,
+    pub open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "incidents.html")]
+pub(crate) struct IncidentsPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub notice: Option<String>,
+    /// Incidents the reader may open.
+    pub incidents: Vec<IncidentRow>,
+    /// The reader's own reports: status only.
+    pub mine: Vec<IncidentRow>,
+}
+
+#[derive(Template)]
+#[template(path = "incident_new.html")]
+pub(crate) struct NewIncidentPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub errors: Vec<String>,
+    /// (name, label)
+    pub categories: Vec<(String, String)>,
+    pub people: Vec<String>,
+    pub form_what: String,
+    pub form_device: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct EntryRow {
+    pub id: i64,
+    pub happened: String,
+    /// When it was written, if much later than what it records.
+    pub written: Option<String>,
+    pub author: String,
+    pub kind: String,
+    pub action: Option<String>,
+    pub body: String,
+    pub corrects: Option<i64>,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "incident.html")]
+pub(crate) struct IncidentPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub id: i64,
+    pub category: String,
+    pub four_c: String,
+    pub urgent: bool,
+    pub steps: Vec<String>,
+    pub status: String,
+    pub closed: bool,
+    pub outcome: String,
+    pub when: String,
+    pub place: String,
+    pub device: String,
+    pub what: String,
+    /// (name, involved, part)
+    pub people: Vec<(String, String, String)>,
+    pub entries: Vec<EntryRow>,
+    /// (name, label)
+    pub actions: Vec<(String, String)>,
+    pub can_add: bool,
+    pub can_close: bool,
+    pub error: Option<String>,
 }

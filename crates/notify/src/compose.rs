@@ -62,6 +62,45 @@ impl AlertEmail {
     }
 }
 
+/// An incident waiting for someone on its route: the category and a link, never who or
+/// what (issue 7: "an email never carries a pupil's name or what happened").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentEmail {
+    pub school: String,
+    pub category: String,
+    pub urgent: bool,
+    /// Sent on because nobody earlier on the route opened it in time.
+    pub escalated: bool,
+    pub link: String,
+}
+
+#[derive(Template)]
+#[template(path = "incident.txt")]
+struct IncidentText<'a> {
+    i: &'a IncidentEmail,
+}
+
+#[derive(Template)]
+#[template(path = "incident.html")]
+struct IncidentHtml<'a> {
+    i: &'a IncidentEmail,
+}
+
+impl IncidentEmail {
+    pub fn render(&self) -> Result<Email, askama::Error> {
+        Ok(Email {
+            subject: format!(
+                "[schoolgate] {}A record awaits you: {} ({})",
+                if self.urgent { "URGENT: " } else { "" },
+                self.category,
+                self.school
+            ),
+            text: IncidentText { i: self }.render()?,
+            html: IncidentHtml { i: self }.render()?,
+        })
+    }
+}
+
 /// Daily or weekly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DigestKind {

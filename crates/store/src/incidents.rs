@@ -449,6 +449,33 @@ impl Store {
         Ok(())
     }
 
+    /// (id, when recorded, category, status) of the incidents `ids`, newest first: the list
+    /// a reader is shown once the register has said which they may see.
+    pub async fn incident_summaries(&self, school: SchoolId, ids: &[i64]) -> Result<Vec<(i64, i64, Category, Status)>> {
+        let mut out: Vec<(i64, i64, Category, Status)> = Vec::new();
+        for chunk in ids.chunks(500) {
+            let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let sql = format!(
+                "SELECT id, created_at, category, status FROM incidents WHERE school_id = $1 AND id IN ({list}) \
+                 ORDER BY created_at DESC, id DESC"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(school.0)
+                .fetch_all(&self.pool)
+                .await?;
+            for r in &rows {
+                out.push((
+                    r.try_get("id")?,
+                    r.try_get("created_at")?,
+                    parse("category", &r.try_get::<String, _>("category")?)?,
+                    parse("status", &r.try_get::<String, _>("status")?)?,
+                ));
+            }
+        }
+        out.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        Ok(out)
+    }
+
     /// A reporter's own reports: (id, when recorded, category, status). Nothing else.
     pub async fn own_reports(&self, school: SchoolId, person: PersonId) -> Result<Vec<(i64, i64, Category, Status)>> {
         let rows = sqlx::query(

@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod filtering;
+mod incidents;
 mod monitoring;
 mod proxy;
 

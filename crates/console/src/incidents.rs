@@ -1,0 +1,538 @@
+//! The online safety log in the console (issue 7): any member of staff records a concern
+//! in a minute (Record a concern, in every page's header); it goes to the people its route
+//! names, by email that says only its category; they work it through an append-only
+//! chronology and close it with an outcome. Who may see or do what is asked of
+//! `register::incidents` for every request, on facts read without the record's content.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use register::incidents::{self, Action, Category, Involved, Part, Record, Status};
+use register::people::{PersonId, PersonKind};
+use register::roles::Role;
+use serde::Deserialize;
+use store::{IncidentFacts, NewEntry, NewIncident, NewInvolved, NewMail};
+
+use crate::error::ConsoleError;
+use crate::monitoring::uk_time;
+use crate::pages::nav;
+use crate::templates::{EntryRow, IncidentPage, IncidentRow, IncidentsPage, NewIncidentPage, render};
+use crate::web::{CsrfToken, CurrentUser};
+use crate::{AppState, now};
+
+fn actor(user: &CurrentUser, addr: SocketAddr) -> store::Actor {
+    store::Actor {
+        label: format!("account:{} {}", user.account.id.0, user.account.username),
+        origin: addr.ip().to_string(),
+    }
+}
+
+fn can_record(user: &CurrentUser) -> Result<(), ConsoleError> {
+    match user.account.kind {
+        PersonKind::Staff | PersonKind::Governor => Ok(()),
+        _ => Err(ConsoleError::Forbidden("Only staff record concerns here.")),
+    }
+}
+
+fn may(user: &CurrentUser, f: &IncidentFacts, action: Action) -> bool {
+    let record = Record {
+        concerns: f.concerns,
+        people: &f.people,
+        sealed_to: f.sealed_to.as_deref(),
+    };
+    incidents::may(user.account.person, user.authority.roles(), &record, action)
+}
+
+/// `Given Family (group) #id`: how the form's people list names a person, so that the
+/// server can tell a registered person from a name typed in.
+fn person_label(given: &str, family: &str, group: &str, id: PersonId) -> String {
+    format!("{given} {family} ({group}) #{}", id.0)
+}
+
+fn person_id_in(label: &str) -> Option<PersonId> {
+    let (_, tail) = label.rsplit_once(" #")?;
+    tail.trim().parse().ok().map(PersonId)
+}
+
+async fn form_page(
+    state: &AppState,
+    user: &CurrentUser,
+    csrf: String,
+    errors: Vec<String>,
+    form: NewIncidentForm,
+) -> Result<NewIncidentPage, ConsoleError> {
+    let (people, _) = state
+        .store()
+        .search_people(user.account.school, "", false, 5000, 0)
+        .await?;
+    Ok(NewIncidentPage {
+        title: "Record a concern".into(),
+        csrf,
+        nav: Some(nav(state, user).await?),
+        errors,
+        categories: Category::ALL
+            .iter()
+            .map(|c| (c.name().to_owned(), format!("{} ({})", c.label(), c.four_c().label())))
+            .collect(),
+        people: people
+            .iter()
+            .map(|p| {
+                person_label(
+                    &p.given_name,
+                    &p.family_name,
+                    p.group_name.as_deref().unwrap_or(""),
+                    p.id,
+                )
+            })
+            .collect(),
+        form_what: form.what,
+        form_device: form.device,
+    })
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct NewIncidentForm {
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    when: String,
+    #[serde(default)]
+    place: String,
+    #[serde(default)]
+    device: String,
+    #[serde(default)]
+    what: String,
+    #[serde(default)]
+    urgent: Option<String>,
+    #[serde(default)]
+    person1: String,
+    #[serde(default)]
+    part1: String,
+    #[serde(default)]
+    person2: String,
+    #[serde(default)]
+    part2: String,
+    #[serde(default)]
+    person3: String,
+    #[serde(default)]
+    part3: String,
+}
+
+pub(crate) async fn new_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfToken(csrf): CsrfToken,
+) -> Result<Response, ConsoleError> {
+    can_record(&user)?;
+    Ok(render(&form_page(&state, &user, csrf, vec![], NewIncidentForm::default()).await?)?.into_response())
+}
+
+/// `2026-11-24T10:15` from a datetime-local field, read as UK time.
+fn parse_local(s: &str) -> Option<i64> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let t = time::PrimitiveDateTime::parse(s.trim(), &fmt).ok()?;
+    let as_utc = t.assume_utc().unix_timestamp();
+    // The offset in force an hour either side is the same except at the change itself.
+    Some(as_utc - policy::rules::uk_offset(as_utc - 3600))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfToken(csrf): CsrfToken,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Form(f): Form<NewIncidentForm>,
+) -> Result<Response, ConsoleError> {
+    can_record(&user)?;
+    let school = user.account.school;
+    let store = state.store();
+    let t = now();
+    let mut errors = Vec::new();
+    let category = f.category.parse::<Category>().unwrap_or_else(|e| {
+        errors.push(format!("Choose a category: {e}"));
+        Category::Other
+    });
+    let occurred_at = if f.when.trim().is_empty() {
+        t
+    } else {
+        parse_local(&f.when).unwrap_or_else(|| {
+            errors.push("When it happened is not a date and time.".into());
+            t
+        })
+    };
+    let mut people = Vec::new();
+    for (who, part) in [(&f.person1, &f.part1), (&f.person2, &f.part2), (&f.person3, &f.part3)] {
+        let who = who.trim();
+        if who.is_empty() {
+            continue;
+        }
+        let part = part.parse::<Part>().unwrap_or(Part::Affected);
+        match person_id_in(who) {
+            Some(id) => match store.person(school, id).await {
+                Ok(p) => {
+                    let involved = match p.kind {
+                        PersonKind::Pupil => Involved::Pupil,
+                        PersonKind::Staff | PersonKind::Governor if p.roles.contains(&Role::Headteacher) => {
+                            Involved::Headteacher
+                        }
+                        PersonKind::Staff | PersonKind::Governor => Involved::Staff,
+                        PersonKind::Visitor => Involved::Other,
+                    };
+                    people.push(NewInvolved {
+                        person: Some(id),
+                        name: p.full_name(),
+                        involved,
+                        part,
+                    });
+                }
+                Err(_) => errors.push(format!("{who:?} is not on the school's register.")),
+            },
+            None => people.push(NewInvolved {
+                person: None,
+                name: who.chars().take(200).collect(),
+                involved: Involved::Other,
+                part,
+            }),
+        }
+    }
+    let n = NewIncident {
+        reported_by: user.account.person,
+        occurred_at,
+        place: f.place.clone(),
+        device: f.device.chars().take(200).collect(),
+        what: f.what.chars().take(20_000).collect(),
+        category,
+        people,
+        urgent: f.urgent.is_some(),
+        alert_id: None,
+    };
+    if errors.is_empty() {
+        match store.create_incident(school, &n, &actor(&user, addr), t).await {
+            Ok(id) => {
+                route_now(&state, school, id, &n, 0, false).await?;
+                return Ok(Redirect::to(&format!("/incidents?recorded={id}")).into_response());
+            }
+            Err(store::StoreError::Invalid(why)) => errors.push(why),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let page = form_page(&state, &user, csrf, errors, f).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+}
+
+/// Emails the people at `stage` of the incident's route: its category and a link, nothing
+/// of who or what. Nobody is emailed about an incident that is about them.
+pub(crate) async fn route_now(
+    state: &AppState,
+    school: register::people::SchoolId,
+    id: i64,
+    n: &NewIncident,
+    stage: usize,
+    escalated: bool,
+) -> Result<(), ConsoleError> {
+    let concerns = incidents::concerns(&n.people.iter().map(|p| (p.involved, p.part)).collect::<Vec<_>>());
+    let Some(roles) = incidents::route(concerns).get(stage) else {
+        return Ok(());
+    };
+    let store = state.store();
+    let involved: Vec<PersonId> = n.people.iter().filter_map(|p| p.person).collect();
+    let (everyone, _) = store.search_people(school, "", false, 100_000, 0).await?;
+    let recipients: Vec<String> = everyone
+        .iter()
+        .filter(|p| p.roles.iter().any(|r| roles.contains(r)) && !involved.contains(&p.id))
+        .filter_map(|p| p.email.clone())
+        .collect();
+    let email = notify::IncidentEmail {
+        school: store.school(school).await?.name,
+        category: n.category.label().to_owned(),
+        urgent: n.urgent,
+        escalated,
+        link: format!("{}/incidents/{id}", state.config().public_url),
+    }
+    .render()
+    .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    store
+        .queue_mail(
+            school,
+            &NewMail {
+                kind: "incident".into(),
+                recipients,
+                subject: email.subject,
+                text: email.text,
+                html: email.html,
+            },
+            now(),
+        )
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct ListQuery {
+    recorded: Option<i64>,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfToken(csrf): CsrfToken,
+    axum::extract::Query(q): axum::extract::Query<ListQuery>,
+) -> Result<Response, ConsoleError> {
+    let school = user.account.school;
+    let store = state.store();
+    let facts = store.incident_facts(school, None).await?;
+    let visible: Vec<i64> = facts
+        .iter()
+        .filter(|f| may(&user, f, Action::See))
+        .map(|f| f.id)
+        .collect();
+    let mut rows = Vec::new();
+    for (id, created, category, status) in store.incident_summaries(school, &visible).await? {
+        rows.push(IncidentRow {
+            id,
+            when: uk_time(created),
+            category: category.label().to_owned(),
+            status: status.label().to_owned(),
+            open: status != Status::Closed,
+        });
+    }
+    let mine = store
+        .own_reports(school, user.account.person)
+        .await?
+        .into_iter()
+        .map(|(id, created, category, status)| IncidentRow {
+            id,
+            when: uk_time(created),
+            category: category.label().to_owned(),
+            status: status.label().to_owned(),
+            open: status != Status::Closed,
+        })
+        .collect();
+    let page = IncidentsPage {
+        title: "Online safety log".into(),
+        csrf,
+        nav: Some(nav(&state, &user).await?),
+        notice: q
+            .recorded
+            .map(|id| format!("Your concern was recorded (number {id}) and has gone to the people who deal with it.")),
+        incidents: rows,
+        mine,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+async fn facts_of(state: &AppState, user: &CurrentUser, id: i64) -> Result<IncidentFacts, ConsoleError> {
+    state
+        .store()
+        .incident_facts(user.account.school, Some(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(ConsoleError::NotFound)
+}
+
+async fn detail_page(
+    state: &AppState,
+    user: &CurrentUser,
+    addr: SocketAddr,
+    csrf: String,
+    id: i64,
+    error: Option<String>,
+) -> Result<IncidentPage, ConsoleError> {
+    let f = facts_of(state, user, id).await?;
+    if !may(user, &f, Action::See) {
+        return Err(ConsoleError::Forbidden(
+            "This record is for the people who deal with it. You can see your own reports under Online safety log.",
+        ));
+    }
+    let store = state.store();
+    let i = store
+        .read_incident(user.account.school, id, &actor(user, addr), false, now())
+        .await?;
+    let entries = store
+        .incident_entries(id)
+        .await?
+        .into_iter()
+        .map(|e| EntryRow {
+            id: e.id,
+            happened: uk_time(e.happened_at),
+            written: (e.written_at - e.happened_at > 600).then(|| uk_time(e.written_at)),
+            author: e.author,
+            kind: e.kind,
+            action: e.action.as_deref().map(|a| incidents::action_label(a).to_owned()),
+            body: e.body,
+            corrects: e.corrects,
+            reason: e.reason.unwrap_or_default(),
+        })
+        .collect();
+    Ok(IncidentPage {
+        title: format!("Incident {id}"),
+        csrf,
+        nav: Some(nav(state, user).await?),
+        id,
+        category: i.category.label().to_owned(),
+        four_c: i.category.four_c().label().to_owned(),
+        urgent: i.urgent,
+        steps: if i.urgent {
+            incidents::urgent_steps(i.category, true)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        } else {
+            incidents::urgent_steps(i.category, false)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        },
+        status: i.status.label().to_owned(),
+        closed: i.status == Status::Closed,
+        outcome: i.outcome.unwrap_or_default(),
+        when: uk_time(i.occurred_at),
+        place: if i.place == "outside" {
+            "Outside school"
+        } else {
+            "In school"
+        }
+        .to_owned(),
+        device: i.device,
+        what: i.what,
+        people: i
+            .people
+            .into_iter()
+            .map(|(_, name, involved, part)| (name, involved, part.name().to_owned()))
+            .collect(),
+        entries,
+        actions: incidents::ACTIONS
+            .iter()
+            .map(|(n, l)| ((*n).to_owned(), (*l).to_owned()))
+            .collect(),
+        can_add: may(user, &f, Action::Add),
+        can_close: may(user, &f, Action::Close),
+        error,
+    })
+}
+
+pub(crate) async fn detail(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfToken(csrf): CsrfToken,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<Response, ConsoleError> {
+    Ok(render(&detail_page(&state, &user, addr, csrf, id, None).await?)?.into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct EntryForm {
+    #[serde(default)]
+    op: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    happened: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    corrects: Option<i64>,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    outcome: String,
+}
+
+pub(crate) async fn work(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfToken(csrf): CsrfToken,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<EntryForm>,
+) -> Result<Response, ConsoleError> {
+    let facts = facts_of(&state, &user, id).await?;
+    let school = user.account.school;
+    let who = actor(&user, addr);
+    let t = now();
+    let result = match f.op.as_str() {
+        "close" | "reopen" => {
+            if !may(&user, &facts, Action::Close) {
+                return Err(ConsoleError::Forbidden(
+                    "Only the DSL team or the headteacher close records.",
+                ));
+            }
+            let to = if f.op == "close" { Status::Closed } else { Status::Open };
+            state
+                .store()
+                .set_incident_status(school, id, to, Some(&f.outcome), &who, t)
+                .await
+                .map(|_| ())
+        }
+        _ => {
+            if !may(&user, &facts, Action::Add) {
+                return Err(ConsoleError::Forbidden("You cannot add to this record."));
+            }
+            let happened_at = if f.happened.trim().is_empty() {
+                Some(t)
+            } else {
+                parse_local(&f.happened)
+            };
+            match happened_at {
+                None => Err(store::StoreError::Invalid("The date is not a date and time.".into())),
+                Some(happened_at) => {
+                    let kind = if f.corrects.is_some() {
+                        "correction"
+                    } else {
+                        f.kind.as_str()
+                    };
+                    let e = NewEntry {
+                        happened_at,
+                        kind: kind.to_owned(),
+                        action: (!f.action.trim().is_empty() && kind == "action").then(|| f.action.trim().to_owned()),
+                        body: f.body.chars().take(20_000).collect(),
+                        corrects: f.corrects,
+                        reason: (!f.reason.trim().is_empty()).then(|| f.reason.clone()),
+                    };
+                    state
+                        .store()
+                        .add_incident_entry(school, id, &e, &who, t)
+                        .await
+                        .map(|_| ())
+                }
+            }
+        }
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/incidents/{id}")).into_response()),
+        Err(store::StoreError::Invalid(why) | store::StoreError::Conflict(why)) => {
+            let page = detail_page(&state, &user, addr, csrf, id, Some(why)).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_labels_carry_their_id_and_typed_names_do_not() {
+        let l = person_label("Amy", "Ames", "KS3", PersonId(42));
+        assert_eq!(person_id_in(&l), Some(PersonId(42)));
+        assert_eq!(person_id_in("a boy from another school"), None);
+        assert_eq!(person_id_in("odd # name"), None);
+    }
+
+    #[test]
+    fn form_times_are_uk_time() {
+        // 24 November: GMT.
+        assert_eq!(parse_local("2026-11-24T10:15"), Some(1_795_515_300));
+        // 16 June: BST, an hour ahead.
+        assert_eq!(parse_local("2026-06-16T10:15"), Some(1_781_601_300));
+        assert_eq!(parse_local("yesterday"), None);
+    }
+}

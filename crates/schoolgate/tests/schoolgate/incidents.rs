@@ -1,0 +1,166 @@
+//! The online safety log in the real binary (issue 7): a teacher records a concern about a
+//! pupil; the DSL team is emailed (category and link only), the DSL works it and closes it;
+//! the teacher sees only their report's status; the technician cannot read it.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use testkit::smtp::{SinkAuth, SmtpSink};
+
+use crate::filtering::sign_in_enrolled;
+use crate::{FAST, demo, hidden, run};
+
+#[tokio::test]
+async fn a_teacher_records_a_concern_the_dsl_works_it_and_closes_it() {
+    let Some(sink) = SmtpSink::start("incident", SinkAuth::None).await else {
+        return;
+    };
+    let server = demo(Some(&format!(
+        "{FAST}\n[mail]\nserver = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"schoolgate@demo-primary.example\"\nretry_secs = 1\n",
+        sink.port
+    )));
+    let teacher = sign_in_enrolled(&server, "mbell").await;
+    let form = teacher.get("/incidents/new").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    // A pupil from the form's list of people (as the browser's suggestions offer them).
+    let pupil = form
+        .body
+        .split("<option value=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap_or_default().to_owned())
+        .find(|p| p.contains("(KS2)"))
+        .expect("a KS2 pupil in the list");
+    let pupil_name = pupil.split(" (").next().expect("name").to_owned();
+    let csrf = hidden(&form.body, "csrf").expect("csrf");
+    let empty = teacher
+        .post(
+            "/incidents/new",
+            &[("csrf", &csrf), ("category", "grooming"), ("what", " ")],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(empty.body.contains("Say what happened"), "{}", empty.body);
+    let r = teacher
+        .post(
+            "/incidents/new",
+            &[
+                ("csrf", &csrf),
+                ("category", "grooming"),
+                ("what", "Says an older boy online keeps asking for photos and to meet."),
+                ("person1", &pupil),
+                ("part1", "affected"),
+                ("place", "outside"),
+                ("device", "Snapchat"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let location = r.location.expect("where to");
+    let id = location.rsplit('=').next().expect("id").to_owned();
+    let mine = teacher.get(&location).await;
+    assert!(mine.body.contains("Your concern was recorded"), "{}", mine.body);
+    assert!(mine.body.contains("Grooming or contact by an adult"));
+    // The reporter sees their report's status, not the record.
+    assert_eq!(
+        teacher.get(&format!("/incidents/{id}")).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // The DSL, the deputy and the online safety lead are told: the category and a link.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let got = loop {
+        let got = sink.messages();
+        if got.len() >= 3 {
+            break got;
+        }
+        assert!(Instant::now() < deadline, "emails: {}", got.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut to: Vec<&str> = got.iter().flat_map(|m| m.rcpt_tos.iter().map(String::as_str)).collect();
+    to.sort_unstable();
+    assert_eq!(
+        to,
+        [
+            "dokoro@demo-primary.example",
+            "praman@demo-primary.example",
+            "tfairweather@demo-primary.example"
+        ]
+    );
+    for m in &got {
+        let body = m.data.replace("=\r\n", "");
+        assert!(body.contains(&format!("/incidents/{id}")), "{body}");
+        assert!(body.contains("Grooming or contact by an adult"), "{body}");
+        for secret in [pupil_name.as_str(), "older boy", "Snapchat"] {
+            assert!(!body.contains(secret), "the email must not carry {secret:?}");
+        }
+    }
+
+    // The DSL sees it, with what must happen next, adds an action and closes it.
+    let dsl = sign_in_enrolled(&server, "dokoro").await;
+    let list = dsl.get("/incidents").await;
+    assert!(list.body.contains(&format!("/incidents/{id}\"")), "{}", list.body);
+    let page = dsl.get(&format!("/incidents/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("older boy online"), "{}", page.body);
+    assert!(page.body.contains(&pupil_name), "{}", page.body);
+    assert!(
+        page.body.contains("CEOP"),
+        "grooming says what to do next: {}",
+        page.body
+    );
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let r = dsl
+        .post(
+            &format!("/incidents/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("op", "add"),
+                ("kind", "action"),
+                ("action", "parents_informed"),
+                ("body", "Phoned mum; she will check the phone with her tonight."),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let r = dsl
+        .post(
+            &format!("/incidents/{id}"),
+            &[("csrf", &csrf), ("op", "close"), ("outcome", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "closing needs an outcome");
+    let r = dsl
+        .post(
+            &format!("/incidents/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("op", "close"),
+                ("outcome", "Reported to CEOP; support in place."),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = dsl.get(&format!("/incidents/{id}")).await;
+    assert!(page.body.contains("Parents or carers informed"), "{}", page.body);
+    assert!(page.body.contains("Closed: Reported to CEOP"), "{}", page.body);
+    let mine = teacher.get("/incidents").await;
+    assert!(mine.body.contains("<td>Closed</td>"), "{}", mine.body);
+
+    // The technician manages accounts but never reads safeguarding records.
+    let tech = sign_in_enrolled(&server, "gpryce").await;
+    assert_eq!(
+        tech.get(&format!("/incidents/{id}")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(
+        !tech
+            .get("/incidents")
+            .await
+            .body
+            .contains(&format!("/incidents/{id}\""))
+    );
+
+    let (code, out, _) = run(&["audit", "verify"], server.data_dir());
+    assert_eq!(code, 0, "{out}");
+    sink.stop().await;
+}
