@@ -212,7 +212,7 @@ pub(crate) async fn create(
     if errors.is_empty() {
         match store.create_incident(school, &n, &actor(&user, addr), t).await {
             Ok(id) => {
-                route_now(&state, school, id, &n, 0, false).await?;
+                route_email(store, &state.config().public_url, school, id, 0, false).await?;
                 return Ok(Redirect::to(&format!("/incidents?recorded={id}")).into_response());
             }
             Err(store::StoreError::Invalid(why)) => errors.push(why),
@@ -224,36 +224,36 @@ pub(crate) async fn create(
 }
 
 /// Emails the people at `stage` of the incident's route: its category and a link, nothing
-/// of who or what. Nobody is emailed about an incident that is about them.
-pub(crate) async fn route_now(
-    state: &AppState,
+/// of who or what. Nobody is emailed about an incident that is about them. Returns whether
+/// the route has such a stage.
+pub async fn route_email(
+    store: &store::Store,
+    public_url: &str,
     school: register::people::SchoolId,
     id: i64,
-    n: &NewIncident,
     stage: usize,
     escalated: bool,
-) -> Result<(), ConsoleError> {
-    let concerns = incidents::concerns(&n.people.iter().map(|p| (p.involved, p.part)).collect::<Vec<_>>());
+) -> Result<bool, store::StoreError> {
+    let (concerns, category, urgent, involved, _) = store.incident_routing(school, id).await?;
     let Some(roles) = incidents::route(concerns).get(stage) else {
-        return Ok(());
+        return Ok(false);
     };
-    let store = state.store();
-    let involved: Vec<PersonId> = n.people.iter().filter_map(|p| p.person).collect();
-    let (everyone, _) = store.search_people(school, "", false, 100_000, 0).await?;
-    let recipients: Vec<String> = everyone
-        .iter()
-        .filter(|p| p.roles.iter().any(|r| roles.contains(r)) && !involved.contains(&p.id))
-        .filter_map(|p| p.email.clone())
+    let recipients: Vec<String> = store
+        .recipients(school, roles)
+        .await?
+        .into_iter()
+        .filter(|r| !involved.contains(&r.person))
+        .map(|r| r.email)
         .collect();
     let email = notify::IncidentEmail {
         school: store.school(school).await?.name,
-        category: n.category.label().to_owned(),
-        urgent: n.urgent,
+        category: category.label().to_owned(),
+        urgent,
         escalated,
-        link: format!("{}/incidents/{id}", state.config().public_url),
+        link: format!("{public_url}/incidents/{id}"),
     }
     .render()
-    .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    .map_err(|e| store::StoreError::Invalid(format!("the email could not be written: {e}")))?;
     store
         .queue_mail(
             school,
@@ -267,7 +267,29 @@ pub(crate) async fn route_now(
             now(),
         )
         .await?;
-    Ok(())
+    Ok(true)
+}
+
+/// Sends on every incident nobody on its route opened within `after` seconds to the next
+/// stage of its route (the headteacher after the DSL team, the Chair after the head).
+pub async fn escalate_unopened(
+    store: &store::Store,
+    public_url: &str,
+    school: register::people::SchoolId,
+    after: i64,
+) -> Result<usize, store::StoreError> {
+    let t = now();
+    let mut sent = 0;
+    for id in store.unopened_incidents(school, t - after).await? {
+        let (_, _, _, _, stage) = store.incident_routing(school, id).await?;
+        let next = stage + 1;
+        let routed = route_email(store, public_url, school, id, next, true).await?;
+        store
+            .advance_route(school, id, if routed { next } else { stage }, !routed, t)
+            .await?;
+        sent += usize::from(routed);
+    }
+    Ok(sent)
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -23,7 +23,7 @@ pub mod concerns;
 mod error;
 mod filtering;
 mod health;
-mod incidents;
+pub mod incidents;
 mod logs;
 pub mod monitoring;
 pub mod pac;

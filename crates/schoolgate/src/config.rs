@@ -29,6 +29,25 @@ pub struct FileConfig {
     /// dashboard says so) until it is set.
     pub mail: Option<notify::MailConfig>,
     pub digest: DigestConfig,
+    pub incidents: IncidentsConfig,
+}
+
+/// The online safety log.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentsConfig {
+    /// A record nobody on its route has opened within this goes on to the next person on
+    /// the route (the headteacher after the DSL team, the Chair after the headteacher).
+    #[serde(deserialize_with = "duration")]
+    pub escalate_after: Duration,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        IncidentsConfig {
+            escalate_after: Duration::from_secs(4 * 3600),
+        }
+    }
 }
 
 /// When the daily digest and the weekly summary go, and to whom.
@@ -292,6 +311,7 @@ impl Default for FileConfig {
             filter: FilterConfig::default(),
             mail: None,
             digest: DigestConfig::default(),
+            incidents: IncidentsConfig::default(),
         }
     }
 }
@@ -354,6 +374,9 @@ impl FileConfig {
 
     fn validate(&self) -> Result<(), String> {
         let c = &self.console;
+        if self.incidents.escalate_after < Duration::from_secs(10) {
+            return Err("incidents.escalate_after must be at least 10 seconds".into());
+        }
         if c.idle_timeout.is_zero() {
             return Err("console.idle_timeout must be more than zero".into());
         }

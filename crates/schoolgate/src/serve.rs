@@ -188,6 +188,12 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
             mailer,
             health.clone(),
         )),
+        tokio::spawn(escalate_incidents(
+            store.clone(),
+            school,
+            console_config.public_url.clone(),
+            config.incidents.escalate_after,
+        )),
         tokio::spawn(crate::monitoring::run_digests(crate::monitoring::DigestWriter {
             store: store.clone(),
             school,
@@ -339,6 +345,28 @@ impl dns::EventSink for DnsLog {
             latency_us: u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX),
             ..Default::default()
         });
+    }
+}
+
+/// Sends on incidents nobody on their route has opened in time.
+async fn escalate_incidents(
+    store: Store,
+    school: register::people::SchoolId,
+    public_url: String,
+    after: std::time::Duration,
+) {
+    let every = (after / 4).clamp(std::time::Duration::from_secs(2), std::time::Duration::from_secs(30));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match console::incidents::escalate_unopened(&store, &public_url, school, after.as_secs() as i64).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                incidents = n,
+                "unopened incidents sent on to the next person on their route"
+            ),
+            Err(e) => tracing::warn!(error = %e, "incident escalation failed; will try again"),
+        }
     }
 }
 

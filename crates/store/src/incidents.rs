@@ -476,6 +476,82 @@ impl Store {
         Ok(out)
     }
 
+    /// What routing an incident needs, without its content: whom it concerns, its category,
+    /// whether urgent, the registered people in it, and the stage of its route it is at.
+    pub async fn incident_routing(
+        &self,
+        school: SchoolId,
+        id: i64,
+    ) -> Result<(Concerns, Category, bool, Vec<PersonId>, usize)> {
+        let r = sqlx::query(
+            "SELECT concerns, category, urgent, route_stage FROM incidents WHERE school_id = $1 AND id = $2",
+        )
+        .bind(school.0)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("incident {id}")))?;
+        let people =
+            sqlx::query("SELECT person_id FROM incident_people WHERE incident_id = $1 AND person_id IS NOT NULL")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|p| Ok(PersonId(p.try_get("person_id")?)))
+                .collect::<Result<Vec<_>>>()?;
+        let urgent: i64 = r.try_get("urgent")?;
+        let stage: i64 = r.try_get("route_stage")?;
+        Ok((
+            parse("concerns", &r.try_get::<String, _>("concerns")?)?,
+            parse("category", &r.try_get::<String, _>("category")?)?,
+            urgent != 0,
+            people,
+            usize::try_from(stage).unwrap_or(0),
+        ))
+    }
+
+    /// Incidents nobody on their route has opened since before `before`, still open: the
+    /// ones to send on to the next stage.
+    pub async fn unopened_incidents(&self, school: SchoolId, before: i64) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT id FROM incidents WHERE school_id = $1 AND opened_at IS NULL AND status <> 'closed' \
+             AND routed_at < $2 ORDER BY id",
+        )
+        .bind(school.0)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    /// Moves an incident on to `stage` of its route (audited), or, past the last stage,
+    /// only restarts its clock so it is not sent again at once.
+    pub async fn advance_route(&self, school: SchoolId, id: i64, stage: usize, last: bool, now: i64) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE incidents SET route_stage = $1, routed_at = $2 WHERE id = $3 AND school_id = $4")
+            .bind(stage as i64)
+            .bind(now)
+            .bind(id)
+            .bind(school.0)
+            .execute(&mut *tx)
+            .await?;
+        if !last {
+            append_on(
+                &mut tx,
+                school,
+                Actor::system().entry(
+                    now,
+                    "incident.escalate",
+                    &format!("incident:{id}"),
+                    json!({"stage": stage}).to_string(),
+                ),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A reporter's own reports: (id, when recorded, category, status). Nothing else.
     pub async fn own_reports(&self, school: SchoolId, person: PersonId) -> Result<Vec<(i64, i64, Category, Status)>> {
         let rows = sqlx::query(

@@ -39,6 +39,7 @@ pub struct Mail {
 /// Someone who receives schoolgate's emails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
+    pub person: register::people::PersonId,
     pub name: String,
     pub email: String,
     pub roles: Vec<Role>,
@@ -248,7 +249,7 @@ impl Store {
     /// Current people with an email address and any of `roles`.
     pub async fn recipients(&self, school: SchoolId, roles: &[Role]) -> Result<Vec<Recipient>> {
         let rows = sqlx::query(
-            "SELECT given_name, family_name, email, roles FROM people WHERE school_id = $1 AND status = 'active' \
+            "SELECT id, given_name, family_name, email, roles FROM people WHERE school_id = $1 AND status = 'active' \
              AND email IS NOT NULL AND email <> '' AND roles <> '' ORDER BY family_name, given_name",
         )
         .bind(school.0)
@@ -261,6 +262,7 @@ impl Store {
                 let given: String = r.try_get("given_name")?;
                 let family: String = r.try_get("family_name")?;
                 out.push(Recipient {
+                    person: register::people::PersonId(r.try_get("id")?),
                     name: format!("{given} {family}"),
                     email: r.try_get("email")?,
                     roles: have,

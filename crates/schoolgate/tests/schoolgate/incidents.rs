@@ -164,3 +164,44 @@ async fn a_teacher_records_a_concern_the_dsl_works_it_and_closes_it() {
     assert_eq!(code, 0, "{out}");
     sink.stop().await;
 }
+
+#[tokio::test]
+async fn a_record_nobody_opens_goes_on_to_the_headteacher() {
+    let Some(sink) = SmtpSink::start("incident_escalation", SinkAuth::None).await else {
+        return;
+    };
+    let server = demo(Some(&format!(
+        "{FAST}\n[incidents]\nescalate_after = \"10s\"\n\n[mail]\nserver = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"schoolgate@demo-primary.example\"\nretry_secs = 1\n",
+        sink.port
+    )));
+    let teacher = sign_in_enrolled(&server, "mbell").await;
+    let csrf = teacher.csrf("/incidents/new").await;
+    let r = teacher
+        .post(
+            "/incidents/new",
+            &[
+                ("csrf", &csrf),
+                ("category", "online_bullying"),
+                ("what", "Unkind messages in a class group chat."),
+                ("place", "outside"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // Nobody on the DSL team opens it: after ten seconds it goes to the headteacher.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let got = sink.messages();
+        if let Some(m) = got.iter().find(|m| m.rcpt_tos == ["hmarsh@demo-primary.example"]) {
+            let body = m.data.replace("=\r\n", "");
+            assert!(
+                body.contains("nobody on the first part of its route has opened it yet"),
+                "{body}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no escalation: {} emails", got.len());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    sink.stop().await;
+}
