@@ -434,6 +434,13 @@ async fn detail_page(
         can_add: may(user, &f, Action::Add),
         can_close: may(user, &f, Action::Close),
         error,
+        ico_due: i.ico_deadline.filter(|_| i.ico_decision.is_none()).map(uk_time),
+        ico_overdue: i.ico_deadline.is_some_and(|d| d < now()) && i.ico_decision.is_none(),
+        ico_decision: i.ico_decision,
+        review: i
+            .review_at
+            .map(|r| uk_time(r).split(',').next().unwrap_or_default().to_owned())
+            .unwrap_or_default(),
     })
 }
 
@@ -465,6 +472,8 @@ pub(crate) struct EntryForm {
     reason: String,
     #[serde(default)]
     outcome: String,
+    #[serde(default)]
+    report: String,
 }
 
 pub(crate) async fn work(
@@ -480,6 +489,17 @@ pub(crate) async fn work(
     let who = actor(&user, addr);
     let t = now();
     let result = match f.op.as_str() {
+        "ico" => {
+            if !may(&user, &facts, Action::Close) {
+                return Err(ConsoleError::Forbidden(
+                    "Only the DSL team or the headteacher record this decision.",
+                ));
+            }
+            state
+                .store()
+                .record_ico_decision(school, id, f.report == "yes", &f.reason, &who, t)
+                .await
+        }
         "close" | "reopen" => {
             if !may(&user, &facts, Action::Close) {
                 return Err(ConsoleError::Forbidden(
@@ -535,6 +555,62 @@ pub(crate) async fn work(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The dashboard's view of the log for `user`: open records they deal with, data breaches
+/// waiting for the ICO decision (the headteacher is the SIRO), records past review.
+pub(crate) async fn dashboard_summary(
+    state: &AppState,
+    user: &CurrentUser,
+) -> Result<(Option<usize>, Vec<(i64, String, bool)>, usize), ConsoleError> {
+    let school = user.account.school;
+    let store = state.store();
+    let facts = store.incident_facts(school, None).await?;
+    let visible: Vec<i64> = facts
+        .iter()
+        .filter(|f| may(user, f, Action::See))
+        .map(|f| f.id)
+        .collect();
+    let deals = user.authority.roles().iter().any(|r| {
+        matches!(
+            r,
+            Role::Dsl | Role::DeputyDsl | Role::OnlineSafetyLead | Role::Headteacher | Role::ChairOfGovernors
+        )
+    });
+    let open = if deals {
+        Some(
+            store
+                .incident_summaries(school, &visible)
+                .await?
+                .iter()
+                .filter(|s| s.3 != Status::Closed)
+                .count(),
+        )
+    } else {
+        None
+    };
+    let t = now();
+    let ico = if user.authority.roles().contains(&Role::Headteacher) {
+        store
+            .ico_decisions_due(school)
+            .await?
+            .into_iter()
+            .map(|(id, d)| (id, uk_time(d), d < t))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let past = if deals {
+        store
+            .incidents_past_review(school, t)
+            .await?
+            .iter()
+            .filter(|id| visible.contains(id))
+            .count()
+    } else {
+        0
+    };
+    Ok((open, ico, past))
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@ pub(crate) async fn dashboard(
         })
         .collect();
     let total = groups.iter().map(|g| g.people).sum();
+    let (incidents_open, ico_due, past_review) = crate::incidents::dashboard_summary(&state, &user).await?;
     let page = DashboardPage {
         title: "Dashboard".into(),
         csrf,
@@ -105,6 +106,9 @@ pub(crate) async fn dashboard(
         } else {
             Vec::new()
         },
+        incidents_open,
+        ico_due,
+        past_review,
     };
     Ok(render(&page)?.into_response())
 }

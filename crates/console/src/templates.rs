@@ -130,6 +130,12 @@ pub(crate) struct DashboardPage {
     pub alerts_waiting: Option<i64>,
     /// Emails the mail server has not taken yet: (what, tries, last error).
     pub stuck_mail: Vec<(String, i64, String)>,
+    /// Open records in the online safety log this person deals with.
+    pub incidents_open: Option<usize>,
+    /// Data breaches waiting for the ICO decision: (id, deadline, overdue).
+    pub ico_due: Vec<(i64, String, bool)>,
+    /// Records past their review date.
+    pub past_review: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -529,4 +535,9 @@ pub(crate) struct IncidentPage {
     pub can_add: bool,
     pub can_close: bool,
     pub error: Option<String>,
+    /// A data breach's ICO decision: due when, if not yet made; what was decided.
+    pub ico_due: Option<String>,
+    pub ico_overdue: bool,
+    pub ico_decision: Option<String>,
+    pub review: String,
 }

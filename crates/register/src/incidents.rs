@@ -359,6 +359,18 @@ pub fn action_label(name: &str) -> &str {
 /// article 33).
 pub const ICO_DECISION_HOURS: i64 = 72;
 
+/// When a record is due for review under the retention rule: a record about pupils (a
+/// child protection record) until the youngest pupil's 25th birthday, given as Unix days
+/// of their dates of birth; any other record, or one with no birth date known, `other_years`
+/// after it was made. Records past review are listed for a decision, never deleted.
+pub fn review_at(concerns: Concerns, pupils_born_days: &[i64], created: i64, other_years: i64) -> i64 {
+    const YEAR: i64 = 365 * 86_400 + 6 * 3600;
+    match (concerns, pupils_born_days.iter().max()) {
+        (Concerns::Pupils, Some(&born)) => born * 86_400 + 25 * YEAR,
+        _ => created + other_years * YEAR,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,6 +478,16 @@ mod tests {
         );
         assert_eq!(route(Concerns::Staff)[0], [Role::Headteacher]);
         assert_eq!(route(Concerns::Headteacher), [&[Role::ChairOfGovernors][..]]);
+    }
+
+    #[test]
+    fn records_about_pupils_are_kept_to_the_youngest_pupils_25th_birthday() {
+        let born_2014 = 16_071; // 2014-01-01 in Unix days
+        let t = review_at(Concerns::Pupils, &[born_2014 - 400, born_2014], 1_795_478_400, 6);
+        assert_eq!((t / 86_400 - born_2014) / 365, 25);
+        let staff = review_at(Concerns::Staff, &[born_2014], 1_795_478_400, 6);
+        assert_eq!((staff - 1_795_478_400) / (365 * 86_400), 6);
+        assert_eq!(review_at(Concerns::Pupils, &[], 0, 6) / (365 * 86_400), 6);
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub struct Incident {
     pub outcome: Option<String>,
     pub opened_at: Option<i64>,
     pub alert_id: Option<i64>,
+    /// A data breach's ICO decision: when due, what was decided, when.
+    pub ico_deadline: Option<i64>,
+    pub ico_decision: Option<String>,
+    pub review_at: Option<i64>,
     /// (person, name, involved, part)
     pub people: Vec<(Option<PersonId>, String, String, Part)>,
 }
@@ -99,6 +103,9 @@ pub struct NewEntry {
     pub corrects: Option<i64>,
     pub reason: Option<String>,
 }
+
+/// Years a record not about pupils is kept before review.
+const RETAIN_OTHER_YEARS: i64 = 6;
 
 fn involved_name(i: Involved) -> &'static str {
     match i {
@@ -132,10 +139,29 @@ impl Store {
         let concerns =
             register::incidents::concerns(&n.people.iter().map(|p| (p.involved, p.part)).collect::<Vec<_>>());
         let mut tx = self.write_tx().await?;
+        let mut born_days = Vec::new();
+        for p in n.people.iter().filter(|p| p.involved == Involved::Pupil) {
+            let Some(person) = p.person else { continue };
+            let dob: Option<String> = sqlx::query("SELECT date_of_birth FROM people WHERE id = $1 AND school_id = $2")
+                .bind(person.0)
+                .bind(school.0)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("date_of_birth"))
+                .transpose()?
+                .flatten();
+            let fmt = time::macros::format_description!("[year]-[month]-[day]");
+            if let Some(d) = dob.and_then(|d| time::Date::parse(&d, &fmt).ok()) {
+                born_days.push(i64::from(d.to_julian_day()) - 2_440_588);
+            }
+        }
+        let review_at = register::incidents::review_at(concerns, &born_days, now, RETAIN_OTHER_YEARS);
+        let ico_deadline =
+            (n.category == Category::DataBreach).then_some(now + register::incidents::ICO_DECISION_HOURS * 3600);
         let id: i64 = sqlx::query(
             "INSERT INTO incidents (school_id, created_at, reported_by, occurred_at, place, device, what, category, \
-             concerns, urgent, routed_at, alert_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $2, $11) \
-             RETURNING id",
+             concerns, urgent, routed_at, alert_id, review_at, ico_deadline) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $2, $11, $12, $13) RETURNING id",
         )
         .bind(school.0)
         .bind(now)
@@ -148,6 +174,8 @@ impl Store {
         .bind(concerns.name())
         .bind(i64::from(n.urgent))
         .bind(n.alert_id)
+        .bind(review_at)
+        .bind(ico_deadline)
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
@@ -249,7 +277,8 @@ impl Store {
     ) -> Result<Incident> {
         let r = sqlx::query(
             "SELECT id, created_at, reported_by, occurred_at, place, device, what, category, concerns, urgent, status, \
-             outcome, opened_at, alert_id FROM incidents WHERE school_id = $1 AND id = $2",
+             outcome, opened_at, alert_id, ico_deadline, ico_decision, review_at FROM incidents \
+             WHERE school_id = $1 AND id = $2",
         )
         .bind(school.0)
         .bind(id)
@@ -286,6 +315,9 @@ impl Store {
             outcome: r.try_get("outcome")?,
             opened_at: r.try_get("opened_at")?,
             alert_id: r.try_get("alert_id")?,
+            ico_deadline: r.try_get("ico_deadline")?,
+            ico_decision: r.try_get("ico_decision")?,
+            review_at: r.try_get("review_at")?,
             people,
         };
         if !by_reporter && incident.opened_at.is_none() {
@@ -550,6 +582,92 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Records whether a data breach is reported to the ICO, and why (a decision in the
+    /// chronology too). The deadline stops showing once decided.
+    pub async fn record_ico_decision(
+        &self,
+        school: SchoolId,
+        id: i64,
+        report: bool,
+        reason: &str,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<()> {
+        if reason.trim().is_empty() {
+            return Err(StoreError::Invalid(
+                "Say why: the ICO may ask how the decision was made.".into(),
+            ));
+        }
+        let decision = if report {
+            "reported to the ICO"
+        } else {
+            "not reported to the ICO"
+        };
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE incidents SET ico_decision = $1, ico_decided_at = $2 WHERE id = $3 AND school_id = $4 \
+             AND ico_deadline IS NOT NULL AND ico_decision IS NULL",
+        )
+        .bind(decision)
+        .bind(now)
+        .bind(id)
+        .bind(school.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(
+                "There is no ICO decision waiting on this record.".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, body) \
+             VALUES ($1, $2, $2, $3, 'decision', $4)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(&actor.label)
+        .bind(format!("Data breach {decision}: {}", reason.trim()))
+        .execute(&mut *tx)
+        .await?;
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(
+                now,
+                "incident.ico_decision",
+                &format!("incident:{id}"),
+                json!({"report": report}).to_string(),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Data breaches waiting for the ICO decision: (id, deadline), soonest first.
+    pub async fn ico_decisions_due(&self, school: SchoolId) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT id, ico_deadline FROM incidents WHERE school_id = $1 AND ico_deadline IS NOT NULL \
+             AND ico_decision IS NULL ORDER BY ico_deadline",
+        )
+        .bind(school.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("ico_deadline")?)))
+            .collect()
+    }
+
+    /// Records past their review date, for a decision (never deleted here).
+    pub async fn incidents_past_review(&self, school: SchoolId, now: i64) -> Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM incidents WHERE school_id = $1 AND review_at < $2 ORDER BY review_at")
+            .bind(school.0)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 
     /// A reporter's own reports: (id, when recorded, category, status). Nothing else.

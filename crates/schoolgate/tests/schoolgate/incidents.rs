@@ -205,3 +205,52 @@ async fn a_record_nobody_opens_goes_on_to_the_headteacher() {
     }
     sink.stop().await;
 }
+
+#[tokio::test]
+async fn a_data_breach_starts_the_72_hour_ico_clock_on_the_headteachers_dashboard() {
+    let server = demo(Some(FAST));
+    let tech = sign_in_enrolled(&server, "gpryce").await;
+    let csrf = tech.csrf("/incidents/new").await;
+    let r = tech
+        .post(
+            "/incidents/new",
+            &[
+                ("csrf", &csrf),
+                ("category", "data_breach"),
+                ("what", "An unencrypted USB stick with a class list was lost on a trip."),
+                ("place", "outside"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let id = r.location.expect("where").rsplit('=').next().expect("id").to_owned();
+    let head = sign_in_enrolled(&server, "hmarsh").await;
+    let dash = head.get("/dashboard").await;
+    assert!(dash.body.contains("Information Commissioner"), "{}", dash.body);
+    assert!(dash.body.contains(&format!("/incidents/{id}")), "{}", dash.body);
+    let page = head.get(&format!("/incidents/{id}")).await;
+    assert!(page.body.contains("72 hours"), "{}", page.body);
+    let csrf = hidden(&page.body, "csrf").expect("csrf");
+    let r = head
+        .post(
+            &format!("/incidents/{id}"),
+            &[("csrf", &csrf), ("op", "ico"), ("report", "no"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a reason is needed");
+    let r = head
+        .post(
+            &format!("/incidents/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("op", "ico"),
+                ("report", "no"),
+                ("reason", "Names only, no sensitive data; low risk to the children."),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = head.get(&format!("/incidents/{id}")).await;
+    assert!(page.body.contains("not reported to the ICO"), "{}", page.body);
+    assert!(!head.get("/dashboard").await.body.contains("Information Commissioner"));
+}

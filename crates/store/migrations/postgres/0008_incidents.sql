@@ -19,7 +19,13 @@ CREATE TABLE incidents (
     opened_at        BIGINT,
     route_stage      BIGINT NOT NULL DEFAULT 0,
     routed_at        BIGINT NOT NULL,
-    alert_id         BIGINT REFERENCES monitor_alerts(id)
+    alert_id         BIGINT REFERENCES monitor_alerts(id),
+    -- A data breach: when the decision whether to tell the ICO is due, and what it was.
+    ico_deadline     BIGINT,
+    ico_decision     TEXT,
+    ico_decided_at   BIGINT,
+    -- When the record is due for review under the school's retention rule.
+    review_at        BIGINT
 );
 CREATE INDEX incidents_school ON incidents (school_id, status, created_at);
 

@@ -19,7 +19,13 @@ CREATE TABLE incidents (
     opened_at        INTEGER,
     route_stage      INTEGER NOT NULL DEFAULT 0,
     routed_at        INTEGER NOT NULL,
-    alert_id         INTEGER REFERENCES monitor_alerts(id)
+    alert_id         INTEGER REFERENCES monitor_alerts(id),
+    -- A data breach: when the decision whether to tell the ICO is due, and what it was.
+    ico_deadline     INTEGER,
+    ico_decision     TEXT,
+    ico_decided_at   INTEGER,
+    -- When the record is due for review under the school's retention rule.
+    review_at        INTEGER
 );
 CREATE INDEX incidents_school ON incidents (school_id, status, created_at);
 
