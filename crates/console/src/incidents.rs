@@ -613,6 +613,136 @@ pub(crate) async fn dashboard_summary(
     Ok((open, ico, past))
 }
 
+/// Who may read the governors' report (counts only, no names).
+fn may_report(user: &CurrentUser) -> Result<(), ConsoleError> {
+    let ok = user.authority.roles().iter().any(|r| {
+        matches!(
+            r,
+            Role::Headteacher | Role::Dsl | Role::DeputyDsl | Role::ChairOfGovernors | Role::SafeguardingGovernor
+        )
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ConsoleError::Forbidden(
+            "The governors' report is for the headteacher, the DSL and the safeguarding governors.",
+        ))
+    }
+}
+
+/// A school term: `2026-autumn` (September to December), `2027-spring` (January to March),
+/// `2027-summer` (April to August), as Unix times (UTC midnights) and a label.
+fn term(name: &str) -> Option<(i64, i64, String)> {
+    let (year, season) = name.split_once('-')?;
+    let year: i32 = year.parse().ok()?;
+    let (from, to, label) = match season {
+        "autumn" => ((year, 9), (year + 1, 1), "Autumn"),
+        "spring" => ((year, 1), (year, 4), "Spring"),
+        "summer" => ((year, 4), (year, 9), "Summer"),
+        _ => return None,
+    };
+    let at = |(y, m): (i32, u8)| -> Option<i64> {
+        let month = time::Month::try_from(m).ok()?;
+        Some(
+            time::Date::from_calendar_date(y, month, 1)
+                .ok()?
+                .midnight()
+                .assume_utc()
+                .unix_timestamp(),
+        )
+    };
+    Some((at(from)?, at(to)?, format!("{label} term {year}")))
+}
+
+/// The term `unix` falls in, by name.
+fn term_of(unix: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    match u8::from(t.month()) {
+        9..=12 => format!("{}-autumn", t.year()),
+        1..=3 => format!("{}-spring", t.year()),
+        _ => format!("{}-summer", t.year()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct ReportQuery {
+    term: Option<String>,
+}
+
+async fn term_report(
+    state: &AppState,
+    user: &CurrentUser,
+    q: &ReportQuery,
+) -> Result<(String, String, incidents::TermReport), ConsoleError> {
+    may_report(user)?;
+    let name = q.term.clone().unwrap_or_else(|| term_of(now()));
+    let (from, to, label) = term(&name).ok_or(ConsoleError::BadRequest("That is not a term (say 2026-autumn)."))?;
+    let rows = state
+        .store()
+        .incident_report_rows(user.account.school, from, to)
+        .await?;
+    Ok((name, label, incidents::TermReport::from_rows(&rows)))
+}
+
+pub(crate) async fn report(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfToken(csrf): CsrfToken,
+    axum::extract::Query(q): axum::extract::Query<ReportQuery>,
+) -> Result<Response, ConsoleError> {
+    let (name, label, r) = term_report(&state, &user, &q).await?;
+    let bars = |items: &[(String, usize)]| -> Vec<(String, usize, u32)> {
+        let max = items.iter().map(|i| i.1).max().unwrap_or(1).max(1);
+        items
+            .iter()
+            .map(|(k, n)| (k.clone(), *n, (*n * 100 / max) as u32))
+            .collect()
+    };
+    let page = crate::templates::ReportPage {
+        title: "Governors' report".into(),
+        csrf,
+        nav: Some(nav(&state, &user).await?),
+        term: name,
+        label,
+        total: r.total,
+        closed: r.closed,
+        median: r.median_days_to_close.map(|d| format!("{d:.1}")),
+        sections: vec![
+            ("By category".to_owned(), bars(&r.by_category)),
+            ("By key stage".to_owned(), bars(&r.by_group)),
+            ("By month".to_owned(), bars(&r.by_month)),
+            ("Actions taken".to_owned(), bars(&r.actions)),
+        ],
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// The report as CSV; every export is in the audit log.
+pub(crate) async fn report_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    axum::extract::Query(q): axum::extract::Query<ReportQuery>,
+) -> Result<Response, ConsoleError> {
+    let (name, _, r) = term_report(&state, &user, &q).await?;
+    state
+        .store()
+        .audit(
+            user.account.school,
+            actor(&user, addr).entry(now(), "incident.report.export", &format!("term:{name}"), "{}".into()),
+        )
+        .await?;
+    let disposition = format!("attachment; filename=\"online-safety-{name}.csv\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        r.csv(),
+    )
+        .into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -623,6 +753,17 @@ mod tests {
         assert_eq!(person_id_in(&l), Some(PersonId(42)));
         assert_eq!(person_id_in("a boy from another school"), None);
         assert_eq!(person_id_in("odd # name"), None);
+    }
+
+    #[test]
+    fn terms_are_named_and_bounded() {
+        let (from, to, label) = term("2026-autumn").expect("term");
+        assert_eq!(label, "Autumn term 2026");
+        assert_eq!(term_of(from), "2026-autumn");
+        assert_eq!(term_of(to), "2027-spring");
+        assert_eq!(term_of(to - 1), "2026-autumn");
+        assert!(term("2026-winter").is_none());
+        assert!(term("autumn").is_none());
     }
 
     #[test]

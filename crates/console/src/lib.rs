@@ -226,6 +226,8 @@ pub fn router(state: AppState) -> Router {
         .route("/worried", get(monitoring::worried_page).post(monitoring::worried))
         .route("/incidents", get(incidents::list))
         .route("/incidents/new", get(incidents::new_page).post(incidents::create))
+        .route("/incidents/report", get(incidents::report))
+        .route("/incidents/report.csv", get(incidents::report_csv))
         .route("/incidents/{id}", get(incidents::detail).post(incidents::work))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::csrf))

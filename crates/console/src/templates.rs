@@ -541,3 +541,21 @@ pub(crate) struct IncidentPage {
     pub ico_decision: Option<String>,
     pub review: String,
 }
+
+/// (label, count, bar width in percent of the largest)
+pub(crate) type Bars = Vec<(String, usize, u32)>;
+
+#[derive(Template)]
+#[template(path = "incident_report.html")]
+pub(crate) struct ReportPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub term: String,
+    pub label: String,
+    pub total: usize,
+    pub closed: usize,
+    pub median: Option<String>,
+    /// (heading, bars): by category, key stage, month, actions.
+    pub sections: Vec<(String, Bars)>,
+}

@@ -516,3 +516,155 @@ mod tests {
         assert_eq!(action_label("our own step"), "our own step");
     }
 }
+
+/// One incident as the governors' report counts it: no names, no text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow {
+    pub created_at: i64,
+    /// `2026-11`.
+    pub month: String,
+    pub category: Category,
+    /// The key stages of the pupils involved (`KS2`), or `staff`, `other`.
+    pub groups: Vec<String>,
+    pub actions: Vec<String>,
+    /// Seconds from recording to closing, if closed.
+    pub time_to_close: Option<i64>,
+}
+
+/// The termly report for governors: counts by category, by key stage, by month, actions
+/// taken and time to close.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TermReport {
+    pub total: usize,
+    pub by_category: Vec<(String, usize)>,
+    pub by_group: Vec<(String, usize)>,
+    pub by_month: Vec<(String, usize)>,
+    pub actions: Vec<(String, usize)>,
+    pub closed: usize,
+    /// Median days from recording to closing, of those closed.
+    pub median_days_to_close: Option<f64>,
+}
+
+fn counted(items: impl Iterator<Item = String>) -> Vec<(String, usize)> {
+    let mut m: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for i in items {
+        *m.entry(i).or_default() += 1;
+    }
+    m.into_iter().collect()
+}
+
+impl TermReport {
+    pub fn from_rows(rows: &[ReportRow]) -> TermReport {
+        let mut by_category = counted(rows.iter().map(|r| r.category.label().to_owned()));
+        by_category.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut close: Vec<i64> = rows.iter().filter_map(|r| r.time_to_close).collect();
+        close.sort_unstable();
+        let median = match close.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(close[n / 2] as f64 / 86_400.0),
+            n => Some((close[n / 2 - 1] + close[n / 2]) as f64 / 2.0 / 86_400.0),
+        };
+        let mut actions = counted(
+            rows.iter()
+                .flat_map(|r| r.actions.iter().map(|a| action_label(a).to_owned())),
+        );
+        actions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        TermReport {
+            total: rows.len(),
+            by_category,
+            by_group: counted(rows.iter().flat_map(|r| r.groups.iter().cloned())),
+            by_month: counted(rows.iter().map(|r| r.month.clone())),
+            actions,
+            closed: close.len(),
+            median_days_to_close: median,
+        }
+    }
+
+    /// The report as CSV: one section a line-group, `section,item,count`.
+    pub fn csv(&self) -> String {
+        let mut out = String::from("section,item,count\n");
+        let mut section = |name: &str, items: &[(String, usize)]| {
+            for (item, n) in items {
+                out.push_str(&format!("{name},{},{n}\n", csv_field(item)));
+            }
+        };
+        section("category", &self.by_category);
+        section("group", &self.by_group);
+        section("month", &self.by_month);
+        section("action", &self.actions);
+        out.push_str(&format!("total,incidents,{}\n", self.total));
+        out.push_str(&format!("total,closed,{}\n", self.closed));
+        if let Some(d) = self.median_days_to_close {
+            out.push_str(&format!("time,median days to close,{d:.1}\n"));
+        }
+        out
+    }
+}
+
+/// A CSV field, quoted when it needs to be; a leading `=`, `+`, `-` or `@` is defused so a
+/// spreadsheet never runs it as a formula.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    #[test]
+    fn the_governors_report_counts_without_names() {
+        let row = |month: &str, c: Category, g: &[&str], a: &[&str], close: Option<i64>| ReportRow {
+            created_at: 0,
+            month: month.into(),
+            category: c,
+            groups: g.iter().map(|s| s.to_string()).collect(),
+            actions: a.iter().map(|s| s.to_string()).collect(),
+            time_to_close: close,
+        };
+        let rows = [
+            row(
+                "2026-09",
+                Category::OnlineBullying,
+                &["KS2"],
+                &["parents_informed"],
+                Some(86_400),
+            ),
+            row(
+                "2026-10",
+                Category::OnlineBullying,
+                &["KS2", "KS3"],
+                &[],
+                Some(3 * 86_400),
+            ),
+            row(
+                "2026-10",
+                Category::Grooming,
+                &["KS3"],
+                &["ceop_report", "parents_informed"],
+                None,
+            ),
+        ];
+        let r = TermReport::from_rows(&rows);
+        assert_eq!(r.total, 3);
+        assert_eq!(r.by_category[0], ("Online bullying".to_owned(), 2));
+        assert_eq!(r.by_group, [("KS2".to_owned(), 2), ("KS3".to_owned(), 2)]);
+        assert_eq!(r.by_month, [("2026-09".to_owned(), 1), ("2026-10".to_owned(), 2)]);
+        assert_eq!(r.actions[0], ("Parents or carers informed".to_owned(), 2));
+        assert_eq!(r.median_days_to_close, Some(2.0));
+        let csv = r.csv();
+        assert!(csv.starts_with("section,item,count\n"));
+        assert!(csv.contains("category,Online bullying,2\n"), "{csv}");
+        assert!(csv.contains("time,median days to close,2.0"), "{csv}");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+    }
+}

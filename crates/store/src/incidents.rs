@@ -3,7 +3,7 @@
 //! `register::incidents`; the console asks it with [`IncidentFacts`] before it reads the
 //! record itself, and every reading is audited.
 
-use register::incidents::{Category, Concerns, Involved, Part, Status};
+use register::incidents::{Category, Concerns, Involved, Part, ReportRow, Status};
 use register::people::{PersonId, SchoolId};
 use serde_json::json;
 use sqlx::Row;
@@ -668,6 +668,73 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    /// The governors' report's rows for incidents recorded in `[from, to)`: no names, no
+    /// text — category, month, the key stages of the pupils involved, actions, time to close.
+    pub async fn incident_report_rows(&self, school: SchoolId, from: i64, to: i64) -> Result<Vec<ReportRow>> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, category, status FROM incidents WHERE school_id = $1 AND created_at >= $2 \
+             AND created_at < $3 ORDER BY created_at",
+        )
+        .bind(school.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            let created: i64 = r.try_get("created_at")?;
+            let status: String = r.try_get("status")?;
+            let mut groups: Vec<String> = Vec::new();
+            let people = sqlx::query(
+                "SELECT ip.involved, p.year_group FROM incident_people ip LEFT JOIN people p ON p.id = ip.person_id \
+                 WHERE ip.incident_id = $1",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+            for p in &people {
+                let involved: String = p.try_get("involved")?;
+                let year: Option<i64> = p.try_get("year_group")?;
+                let g = match (
+                    involved.as_str(),
+                    year.and_then(register::people::YearGroup::from_number),
+                ) {
+                    ("pupil", Some(y)) => y.key_stage().group_name().to_owned(),
+                    ("pupil", None) => "pupil".to_owned(),
+                    ("staff" | "headteacher", _) => "staff".to_owned(),
+                    _ => "other".to_owned(),
+                };
+                if !groups.contains(&g) {
+                    groups.push(g);
+                }
+            }
+            let entries = self.incident_entries(id).await?;
+            let actions = entries.iter().filter_map(|e| e.action.clone()).collect();
+            let time_to_close = (status == "closed")
+                .then(|| {
+                    entries
+                        .iter()
+                        .rev()
+                        .find(|e| e.kind == "status" && e.body.starts_with("Closed"))
+                        .map(|e| e.written_at - created)
+                })
+                .flatten();
+            let month = time::OffsetDateTime::from_unix_timestamp(created)
+                .map(|t| format!("{}-{:02}", t.year(), u8::from(t.month())))
+                .unwrap_or_default();
+            out.push(ReportRow {
+                created_at: created,
+                month,
+                category: parse("category", &r.try_get::<String, _>("category")?)?,
+                groups,
+                actions,
+                time_to_close,
+            });
+        }
+        Ok(out)
     }
 
     /// A reporter's own reports: (id, when recorded, category, status). Nothing else.

@@ -8,7 +8,10 @@ use reqwest::StatusCode;
 use testkit::smtp::{SinkAuth, SmtpSink};
 
 use crate::filtering::sign_in_enrolled;
-use crate::{FAST, demo, hidden, run};
+use crate::{demo, hidden, run};
+
+/// Sessions that outlast a test's waits for email.
+const SESSIONS: &str = "[console]\nidle_timeout = \"10m\"\n";
 
 #[tokio::test]
 async fn a_teacher_records_a_concern_the_dsl_works_it_and_closes_it() {
@@ -16,7 +19,7 @@ async fn a_teacher_records_a_concern_the_dsl_works_it_and_closes_it() {
         return;
     };
     let server = demo(Some(&format!(
-        "{FAST}\n[mail]\nserver = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"schoolgate@demo-primary.example\"\nretry_secs = 1\n",
+        "{SESSIONS}\n[mail]\nserver = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"schoolgate@demo-primary.example\"\nretry_secs = 1\n",
         sink.port
     )));
     let teacher = sign_in_enrolled(&server, "mbell").await;
@@ -171,7 +174,7 @@ async fn a_record_nobody_opens_goes_on_to_the_headteacher() {
         return;
     };
     let server = demo(Some(&format!(
-        "{FAST}\n[incidents]\nescalate_after = \"10s\"\n\n[mail]\nserver = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"schoolgate@demo-primary.example\"\nretry_secs = 1\n",
+        "{SESSIONS}\n[incidents]\nescalate_after = \"10s\"\n\n[mail]\nserver = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"schoolgate@demo-primary.example\"\nretry_secs = 1\n",
         sink.port
     )));
     let teacher = sign_in_enrolled(&server, "mbell").await;
@@ -208,7 +211,7 @@ async fn a_record_nobody_opens_goes_on_to_the_headteacher() {
 
 #[tokio::test]
 async fn a_data_breach_starts_the_72_hour_ico_clock_on_the_headteachers_dashboard() {
-    let server = demo(Some(FAST));
+    let server = demo(Some(SESSIONS));
     let tech = sign_in_enrolled(&server, "gpryce").await;
     let csrf = tech.csrf("/incidents/new").await;
     let r = tech
@@ -253,4 +256,49 @@ async fn a_data_breach_starts_the_72_hour_ico_clock_on_the_headteachers_dashboar
     let page = head.get(&format!("/incidents/{id}")).await;
     assert!(page.body.contains("not reported to the ICO"), "{}", page.body);
     assert!(!head.get("/dashboard").await.body.contains("Information Commissioner"));
+}
+
+#[tokio::test]
+async fn the_governors_report_counts_incidents_without_names_and_exports_csv() {
+    let server = demo(Some(SESSIONS));
+    let teacher = sign_in_enrolled(&server, "mbell").await;
+    let form = teacher.get("/incidents/new").await;
+    let pupil = form
+        .body
+        .split("<option value=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap_or_default().to_owned())
+        .find(|p| p.contains("(KS1)"))
+        .expect("a KS1 pupil");
+    let name = pupil.split(" (").next().expect("name").to_owned();
+    let csrf = hidden(&form.body, "csrf").expect("csrf");
+    for category in ["online_bullying", "online_bullying", "harmful_content"] {
+        let r = teacher
+            .post(
+                "/incidents/new",
+                &[
+                    ("csrf", &csrf),
+                    ("category", category),
+                    ("what", "Seen on a tablet in class."),
+                    ("person1", &pupil),
+                    ("part1", "affected"),
+                    ("place", "in_school"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    }
+    assert_eq!(teacher.get("/incidents/report").await.status, StatusCode::FORBIDDEN);
+    let head = sign_in_enrolled(&server, "hmarsh").await;
+    let report = head.get("/incidents/report").await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert!(report.body.contains("3 incidents recorded"), "{}", report.body);
+    assert!(report.body.contains("Online bullying"), "{}", report.body);
+    assert!(report.body.contains("KS1"), "{}", report.body);
+    assert!(!report.body.contains(&name), "no names in the report");
+    let csv = head.get("/incidents/report.csv").await;
+    assert!(csv.body.starts_with("section,item,count\n"), "{}", csv.body);
+    assert!(csv.body.contains("category,Online bullying,2"), "{}", csv.body);
+    assert!(csv.body.contains("group,KS1,3"), "{}", csv.body);
+    assert!(!csv.body.contains(&name));
 }

@@ -11,7 +11,10 @@ use testkit::smtp::{SinkAuth, SmtpSink};
 
 use crate::filtering::sign_in_enrolled;
 use crate::proxy::origin;
-use crate::{FAST, demo, hidden, run};
+use crate::{demo, hidden, run};
+
+/// Sessions that outlast a test's waits for email.
+const SESSIONS: &str = "[console]\nidle_timeout = \"10m\"\n";
 
 fn mail_config(port: u16) -> String {
     format!(
@@ -61,7 +64,7 @@ async fn a_risky_search_is_an_alert_emailed_to_the_dsl_team_and_triaged_in_the_c
     };
     let origin = origin().await;
     let server = demo(Some(&format!(
-        "{FAST}{}\n[proxy.hosts]\n\"www.ecosia.org\" = \"127.0.0.1\"\n\n[[proxy.open_subnets]]\nsubnet = \"127.0.0.0/8\"\ngroup = \"KS2\"\n",
+        "{SESSIONS}{}\n[proxy.hosts]\n\"www.ecosia.org\" = \"127.0.0.1\"\n\n[[proxy.open_subnets]]\nsubnet = \"127.0.0.0/8\"\ngroup = \"KS2\"\n",
         mail_config(sink.port)
     )));
     let proxy = server.listening("Proxy:");
@@ -154,7 +157,7 @@ async fn other_systems_send_text_to_the_ingest_api_with_a_token() {
     let Some(sink) = SmtpSink::start("ingest_api", SinkAuth::None).await else {
         return;
     };
-    let server = demo(Some(&format!("{FAST}{}", mail_config(sink.port))));
+    let server = demo(Some(&format!("{SESSIONS}{}", mail_config(sink.port))));
     let dsl = sign_in_enrolled(&server, "dokoro").await;
     let csrf = dsl.csrf("/monitor/settings").await;
     let made = dsl
@@ -266,6 +269,7 @@ async fn other_systems_send_text_to_the_ingest_api_with_a_token() {
         subject(&got[0])
     );
     let list = dsl.get("/monitor/alerts").await;
+    assert_eq!(list.status, StatusCode::OK);
     assert!(
         !list.body.contains("mbell"),
         "the DSL team does not see alerts about staff"
@@ -286,7 +290,7 @@ async fn a_pupil_can_ask_for_help_anonymously_and_it_arrives_as_a_severity_four_
     let Some(sink) = SmtpSink::start("worried", SinkAuth::None).await else {
         return;
     };
-    let server = demo(Some(&format!("{FAST}{}", mail_config(sink.port))));
+    let server = demo(Some(&format!("{SESSIONS}{}", mail_config(sink.port))));
     let pupil = crate::Client::new(&server.url);
     let page = pupil.get("/worried").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -321,7 +325,7 @@ async fn a_pupil_can_ask_for_help_anonymously_and_it_arrives_as_a_severity_four_
 async fn the_daily_digest_says_no_concerns_and_waits_out_a_mail_server_that_is_down() {
     // The mail server is down when the digest is due.
     let port = testkit::smtp::free_port();
-    let server = demo(Some(&format!("{FAST}{}{DIGEST_NOW}", mail_config(port))));
+    let server = demo(Some(&format!("{SESSIONS}{}{DIGEST_NOW}", mail_config(port))));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let health: serde_json::Value = reqwest::get(format!("{}/healthz", server.url))
@@ -395,7 +399,7 @@ async fn repeated_blocks_in_one_category_cross_the_schools_pattern_rule() {
         return;
     };
     let server = demo(Some(&format!(
-        "{FAST}{}\n[filter]\nreload_check = \"1s\"\n\n[[proxy.open_subnets]]\nsubnet = \"127.0.0.0/8\"\ngroup = \"KS2\"\n",
+        "{SESSIONS}{}\n[filter]\nreload_check = \"1s\"\n\n[[proxy.open_subnets]]\nsubnet = \"127.0.0.0/8\"\ngroup = \"KS2\"\n",
         mail_config(sink.port)
     )));
     let hosts = crate::fixture("lists/drugs.hosts");
