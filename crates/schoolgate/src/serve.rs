@@ -18,6 +18,7 @@ use crate::{ServeArgs, database, demo, now};
 const SETUP_LINK_HOURS: i64 = 24;
 
 pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let shutdown = shutdown_signal();
     if let Some(a) = args.console {
         config.console.listen = a;
     }
@@ -139,26 +140,6 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         }
     };
 
-    // The first lines a newcomer reads.
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "schoolgate {} — {school_name}", env!("CARGO_PKG_VERSION"))?;
-    writeln!(
-        out,
-        "  Console:  {}/  (listening on {console_addr})",
-        console_config.public_url
-    )?;
-    writeln!(out, "  DNS:      {dns_line}")?;
-    writeln!(out, "  Proxy:    {proxy_line}")?;
-    writeln!(out, "  Filter:   {filter_state}")?;
-    writeln!(out, "  Data:     {} ({})", config.data.display(), db.display())?;
-    writeln!(out)?;
-    for line in welcome {
-        writeln!(out, "{line}")?;
-    }
-    writeln!(out, "Press Ctrl-C to stop.")?;
-    out.flush()?;
-    drop(out);
-
     let concerns = console::concerns::Concerns::new(
         store.clone(),
         school,
@@ -207,13 +188,33 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
             }),
         })),
     ];
+    // The first lines a newcomer reads.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "schoolgate {} — {school_name}", env!("CARGO_PKG_VERSION"))?;
+    writeln!(
+        out,
+        "  Console:  {}/  (listening on {console_addr})",
+        console_config.public_url
+    )?;
+    writeln!(out, "  DNS:      {dns_line}")?;
+    writeln!(out, "  Proxy:    {proxy_line}")?;
+    writeln!(out, "  Filter:   {filter_state}")?;
+    writeln!(out, "  Data:     {} ({})", config.data.display(), db.display())?;
+    writeln!(out)?;
+    for line in welcome {
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out, "Press Ctrl-C to stop.")?;
+    out.flush()?;
+    drop(out);
+
     let state = console::AppState::new(store.clone(), school, console_config, health, filter)
         .with_concerns(concerns)
         .with_block_pages(console::unblock::BlockPages {
             who: Arc::new(crate::web_proxy::AttributionWho(attribution)),
             key: link_key,
         });
-    console::serve(listener, state, shutdown_signal())
+    console::serve(listener, state, shutdown)
         .await
         .context("the console stopped")?;
     watcher.abort();
@@ -617,24 +618,38 @@ async fn prepare_school(
 }
 
 /// Completes on Ctrl-C or SIGTERM (how systemd stops a service).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the future
+/// is first polled: a stop that arrives while the server is still starting is then a clean
+/// stop too, not the default action of the signal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (int, term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(int) => {},
+                _ = wait(term) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("stopping: finishing requests in flight");
     }
-    tracing::info!("stopping: finishing requests in flight");
 }
