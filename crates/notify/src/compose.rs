@@ -263,6 +263,7 @@ mod tests {
             people: 3,
         }];
         d.health = vec!["12 filter events were dropped".into()];
+        d.incidents = Some((2, 1));
         let e = d.render().expect("renders");
         assert!(e.subject.contains("3 concerns were raised yesterday."), "{}", e.subject);
         for part in [&e.text, &e.html] {
@@ -274,6 +275,7 @@ mod tests {
             assert!(part.contains("Pornography"), "{part}");
             assert!(part.contains("12 filter events were dropped"), "{part}");
             assert!(part.contains("about staff"), "{part}");
+            assert!(part.contains("2 recorded; 1 not yet opened"), "{part}");
         }
         assert!(e.text.contains("40 blocked requests by 3 people"), "{}", e.text);
     }

@@ -295,6 +295,7 @@ async fn send_digest(config: &FileConfig, send_now: bool) -> anyhow::Result<Exit
         school_name: store.school(school).await?.name,
         console_url: console.public_url,
         config: config.digest.clone(),
+        escalate_after: config.incidents.escalate_after.as_secs() as i64,
         health: None,
         counters: None,
     };

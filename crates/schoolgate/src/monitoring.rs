@@ -313,6 +313,8 @@ pub struct DigestWriter {
     pub school_name: String,
     pub console_url: String,
     pub config: DigestConfig,
+    /// A record unopened this long (seconds) counts as overdue.
+    pub escalate_after: i64,
     pub health: Option<HealthBoard>,
     /// Counts since the server started that the digest reports when not zero: filter
     /// events dropped, DNS questions no upstream answered.
@@ -418,7 +420,11 @@ impl DigestWriter {
             alerts,
             open_alerts: self.store.open_alert_count(self.school, scope).await?,
             staff_alerts,
-            incidents: None,
+            incidents: Some(
+                self.store
+                    .incident_counts(self.school, p.from, p.to, now() - self.escalate_after)
+                    .await?,
+            ),
             blocked,
             health,
         })

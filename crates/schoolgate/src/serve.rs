@@ -181,6 +181,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
             school_name: school_name.clone(),
             console_url: console_config.public_url.clone(),
             config: config.digest.clone(),
+            escalate_after: config.incidents.escalate_after.as_secs() as i64,
             health: Some(health.clone()),
             counters: Some(crate::monitoring::Counters {
                 queue: queue.clone(),

@@ -737,6 +737,36 @@ impl Store {
         Ok(out)
     }
 
+    /// For the digest: incidents recorded in `[from, to)`, and those still open that nobody
+    /// on their route has opened though routed before `unopened_before`. Counts only.
+    pub async fn incident_counts(
+        &self,
+        school: SchoolId,
+        from: i64,
+        to: i64,
+        unopened_before: i64,
+    ) -> Result<(i64, i64)> {
+        let opened: i64 = sqlx::query(
+            "SELECT count(*) AS n FROM incidents WHERE school_id = $1 AND created_at >= $2 AND created_at < $3",
+        )
+        .bind(school.0)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        let overdue: i64 = sqlx::query(
+            "SELECT count(*) AS n FROM incidents WHERE school_id = $1 AND status <> 'closed' AND opened_at IS NULL \
+             AND routed_at < $2",
+        )
+        .bind(school.0)
+        .bind(unopened_before)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok((opened, overdue))
+    }
+
     /// A reporter's own reports: (id, when recorded, category, status). Nothing else.
     pub async fn own_reports(&self, school: SchoolId, person: PersonId) -> Result<Vec<(i64, i64, Category, Status)>> {
         let rows = sqlx::query(
