@@ -424,7 +424,7 @@ async fn detail_page(
         people: i
             .people
             .into_iter()
-            .map(|(_, name, involved, part)| (name, involved, part.name().to_owned()))
+            .map(|(pid, name, involved, part)| (name, involved, part.name().to_owned(), pid.map(|p| p.0)))
             .collect(),
         entries,
         actions: incidents::ACTIONS
@@ -441,6 +441,27 @@ async fn detail_page(
             .review_at
             .map(|r| uk_time(r).split(',').next().unwrap_or_default().to_owned())
             .unwrap_or_default(),
+        sealed: f.sealed_to.is_some(),
+        sealed_to: f.sealed_to.iter().flatten().map(|p| p.0).collect(),
+        sealable: store
+            .recipients(
+                user.account.school,
+                &[
+                    Role::Dsl,
+                    Role::DeputyDsl,
+                    Role::OnlineSafetyLead,
+                    Role::Headteacher,
+                    Role::ChairOfGovernors,
+                ],
+            )
+            .await?
+            .into_iter()
+            .filter(|r| !f.people.iter().any(|(p, _)| *p == r.person))
+            .map(|r| {
+                let roles: Vec<&str> = r.roles.iter().map(|x| x.label()).collect();
+                (r.person.0, format!("{} ({})", r.name, roles.join(", ")))
+            })
+            .collect(),
     })
 }
 
@@ -611,6 +632,166 @@ pub(crate) async fn dashboard_summary(
         0
     };
     Ok((open, ico, past))
+}
+
+/// Seals a record to the people ticked (`person_ID` fields), or unseals it when none are.
+pub(crate) async fn seal(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(id): Path<i64>,
+    Form(f): Form<std::collections::HashMap<String, String>>,
+) -> Result<Response, ConsoleError> {
+    let facts = facts_of(&state, &user, id).await?;
+    if !may(&user, &facts, Action::Close) {
+        return Err(ConsoleError::Forbidden("Only the DSL or the headteacher seal records."));
+    }
+    let mut people: Vec<PersonId> = f
+        .keys()
+        .filter_map(|k| k.strip_prefix("person_").and_then(|v| v.parse().ok()).map(PersonId))
+        .collect();
+    // Whoever seals it keeps it.
+    if !people.is_empty() && !people.contains(&user.account.person) {
+        people.push(user.account.person);
+    }
+    state
+        .store()
+        .seal_incident(user.account.school, id, &people, &actor(&user, addr), now())
+        .await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+}
+
+/// A person's safeguarding record: every incident and alert about them the reader may
+/// see, in time order, and whether they are flagged as monitored. Audited.
+pub(crate) async fn person_record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfToken(csrf): CsrfToken,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(person): Path<i64>,
+) -> Result<Response, ConsoleError> {
+    let person = PersonId(person);
+    let Some(scope) = crate::monitoring::scope_of(&user.authority) else {
+        return Err(ConsoleError::Forbidden("Only the safeguarding team can see this."));
+    };
+    if person == user.account.person {
+        return Err(ConsoleError::Forbidden(
+            "Nobody sees the safeguarding record about themself.",
+        ));
+    }
+    let school = user.account.school;
+    let store = state.store();
+    let p = store.person(school, person).await?;
+    let who = actor(&user, addr);
+    store
+        .audit(
+            school,
+            who.entry(
+                now(),
+                "person.record.view",
+                &format!("person:{}", person.0),
+                "{}".into(),
+            ),
+        )
+        .await?;
+    let mut items: Vec<(i64, String, String, String)> = Vec::new();
+    let about = store.incidents_about(school, person).await?;
+    let facts = store.incident_facts(school, None).await?;
+    let visible: Vec<i64> = facts
+        .iter()
+        .filter(|f| about.contains(&f.id) && may(&user, f, Action::See))
+        .map(|f| f.id)
+        .collect();
+    for (id, created, category, status) in store.incident_summaries(school, &visible).await? {
+        items.push((
+            created,
+            format!("/incidents/{id}"),
+            format!("Incident {id}: {}", category.label()),
+            status.label().to_owned(),
+        ));
+    }
+    if let Some(username) = &p.username {
+        for a in store.alerts_about(school, scope, username, &who, now()).await? {
+            let label = a
+                .category
+                .parse::<monitor::Category>()
+                .map(|c| c.label().to_owned())
+                .unwrap_or_else(|_| "Asked for help".to_owned());
+            items.push((
+                a.created_at,
+                format!("/monitor/alerts/{}", a.id),
+                format!("Alert, severity {}: {label}", a.severity),
+                a.status.clone(),
+            ));
+        }
+    }
+    items.sort_by_key(|i| std::cmp::Reverse(i.0));
+    let monitored = store.monitored(school, person).await?;
+    let page = crate::templates::PersonRecordPage {
+        title: format!("Safeguarding record: {}", p.full_name()),
+        csrf,
+        nav: Some(nav(&state, &user).await?),
+        id: person.0,
+        name: p.full_name(),
+        group: p.group_name.clone().unwrap_or_default(),
+        items: items
+            .into_iter()
+            .map(|(t, link, what, status)| (uk_time(t), link, what, status))
+            .collect(),
+        monitored,
+        can_flag: user
+            .authority
+            .roles()
+            .iter()
+            .any(|r| matches!(r, Role::Dsl | Role::DeputyDsl | Role::Headteacher)),
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct FlagForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    review_on: String,
+}
+
+pub(crate) async fn flag_monitored(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(person): Path<i64>,
+    Form(f): Form<FlagForm>,
+) -> Result<Response, ConsoleError> {
+    let allowed = user
+        .authority
+        .roles()
+        .iter()
+        .any(|r| matches!(r, Role::Dsl | Role::DeputyDsl | Role::Headteacher));
+    if !allowed || person == user.account.person.0 {
+        return Err(ConsoleError::Forbidden("Only the DSL team flags pupils as monitored."));
+    }
+    match state
+        .store()
+        .flag_monitored(
+            user.account.school,
+            PersonId(person),
+            &f.reason,
+            &f.review_on,
+            &actor(&user, addr),
+            now(),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(store::StoreError::Invalid(_)) => {
+            return Err(ConsoleError::BadRequest(
+                "Say why the pupil is monitored, and give the date to review it.",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Redirect::to(&format!("/people/{person}/record")).into_response())
 }
 
 /// Who may read the governors' report (counts only, no names).

@@ -229,6 +229,9 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/report", get(incidents::report))
         .route("/incidents/report.csv", get(incidents::report_csv))
         .route("/incidents/{id}", get(incidents::detail).post(incidents::work))
+        .route("/incidents/{id}/seal", post(incidents::seal))
+        .route("/people/{id}/record", get(incidents::person_record))
+        .route("/people/{id}/monitored", post(incidents::flag_monitored))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::csrf))
         .layer(axum::middleware::from_fn_with_state(

@@ -527,8 +527,8 @@ pub(crate) struct IncidentPage {
     pub place: String,
     pub device: String,
     pub what: String,
-    /// (name, involved, part)
-    pub people: Vec<(String, String, String)>,
+    /// (name, involved, part, person id if on the register)
+    pub people: Vec<(String, String, String, Option<i64>)>,
     pub entries: Vec<EntryRow>,
     /// (name, label)
     pub actions: Vec<(String, String)>,
@@ -540,6 +540,10 @@ pub(crate) struct IncidentPage {
     pub ico_overdue: bool,
     pub ico_decision: Option<String>,
     pub review: String,
+    pub sealed: bool,
+    pub sealed_to: Vec<i64>,
+    /// Staff who could be named when sealing: (person id, name and role).
+    pub sealable: Vec<(i64, String)>,
 }
 
 /// (label, count, bar width in percent of the largest)
@@ -558,4 +562,20 @@ pub(crate) struct ReportPage {
     pub median: Option<String>,
     /// (heading, bars): by category, key stage, month, actions.
     pub sections: Vec<(String, Bars)>,
+}
+
+#[derive(Template)]
+#[template(path = "person_record.html")]
+pub(crate) struct PersonRecordPage {
+    pub title: String,
+    pub csrf: String,
+    pub nav: Option<Nav>,
+    pub id: i64,
+    pub name: String,
+    pub group: String,
+    /// (when, link, what, status), newest first.
+    pub items: Vec<(String, String, String, String)>,
+    /// (reason, review date, set by)
+    pub monitored: Option<(String, String, String)>,
+    pub can_flag: bool,
 }

@@ -767,6 +767,135 @@ impl Store {
         Ok((opened, overdue))
     }
 
+    /// Seals a record so that only `people` see it (still within what their roles allow),
+    /// or unseals it with an empty list.
+    pub async fn seal_incident(
+        &self,
+        school: SchoolId,
+        id: i64,
+        people: &[PersonId],
+        actor: &Actor,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE incidents SET sealed = $1 WHERE id = $2 AND school_id = $3")
+            .bind(i64::from(!people.is_empty()))
+            .bind(id)
+            .bind(school.0)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("incident {id}")));
+        }
+        sqlx::query("DELETE FROM incident_sealed WHERE incident_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for p in people {
+            sqlx::query("INSERT INTO incident_sealed (incident_id, person_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(p.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let ids: Vec<i64> = people.iter().map(|p| p.0).collect();
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(
+                now,
+                "incident.seal",
+                &format!("incident:{id}"),
+                json!({"people": ids}).to_string(),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Incidents naming `person` (any part), newest first: for their page, once the
+    /// register has said which the reader may see.
+    pub async fn incidents_about(&self, school: SchoolId, person: PersonId) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT i.id, i.created_at FROM incidents i JOIN incident_people ip ON ip.incident_id = i.id \
+             WHERE i.school_id = $1 AND ip.person_id = $2 ORDER BY i.created_at DESC",
+        )
+        .bind(school.0)
+        .bind(person.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    /// Flags a pupil as monitored, with why and the date to review it (`YYYY-MM-DD`);
+    /// a new flag ends the one before.
+    pub async fn flag_monitored(
+        &self,
+        school: SchoolId,
+        person: PersonId,
+        reason: &str,
+        review_on: &str,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<()> {
+        if reason.trim().is_empty() {
+            return Err(StoreError::Invalid("Say why the pupil is monitored.".into()));
+        }
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        if time::Date::parse(review_on.trim(), &fmt).is_err() {
+            return Err(StoreError::Invalid("Give the date to review it.".into()));
+        }
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "UPDATE monitored_pupils SET ended_at = $1 WHERE school_id = $2 AND person_id = $3 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(school.0)
+        .bind(person.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO monitored_pupils (school_id, person_id, reason, review_on, set_by, set_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(school.0)
+        .bind(person.0)
+        .bind(reason.trim())
+        .bind(review_on.trim())
+        .bind(&actor.label)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(
+                now,
+                "person.monitored",
+                &format!("person:{}", person.0),
+                json!({"review_on": review_on.trim()}).to_string(),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A pupil's current monitored flag: (reason, review date, set by).
+    pub async fn monitored(&self, school: SchoolId, person: PersonId) -> Result<Option<(String, String, String)>> {
+        let row = sqlx::query(
+            "SELECT reason, review_on, set_by FROM monitored_pupils WHERE school_id = $1 AND person_id = $2 \
+             AND ended_at IS NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(school.0)
+        .bind(person.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("reason")?, r.try_get("review_on")?, r.try_get("set_by")?)))
+            .transpose()
+    }
+
     /// A reporter's own reports: (id, when recorded, category, status). Nothing else.
     pub async fn own_reports(&self, school: SchoolId, person: PersonId) -> Result<Vec<(i64, i64, Category, Status)>> {
         let rows = sqlx::query(

@@ -313,6 +313,39 @@ impl Store {
         Ok(alerts)
     }
 
+    /// Alerts about one person (by username) that `scope` may see, newest first; audited
+    /// as a reading of their record.
+    pub async fn alerts_about(
+        &self,
+        school: SchoolId,
+        scope: AlertScope,
+        username: &str,
+        reader: &Actor,
+        now: i64,
+    ) -> Result<Vec<Alert>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM monitor_alerts WHERE school_id = $1 AND person = $2 {} ORDER BY last_at DESC LIMIT 500",
+            scope.staff_clause()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(school.0)
+            .bind(username)
+            .fetch_all(&self.pool)
+            .await?;
+        let alerts = rows.iter().map(alert_from_row).collect::<Result<Vec<_>>>()?;
+        self.audit(
+            school,
+            reader.entry(
+                now,
+                "monitor.alerts.about",
+                &format!("person:{username}"),
+                json!({"shown": alerts.len()}).to_string(),
+            ),
+        )
+        .await?;
+        Ok(alerts)
+    }
+
     /// One alert, for `reader`; the read is audited. An alert outside the reader's scope is
     /// "not found", as if it did not exist.
     pub async fn alert(&self, school: SchoolId, id: i64, scope: AlertScope, reader: &Actor, now: i64) -> Result<Alert> {

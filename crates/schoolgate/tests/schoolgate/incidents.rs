@@ -149,6 +149,57 @@ async fn a_teacher_records_a_concern_the_dsl_works_it_and_closes_it() {
     let mine = teacher.get("/incidents").await;
     assert!(mine.body.contains("<td>Closed</td>"), "{}", mine.body);
 
+    // The pupil's page shows the record; the DSL flags the pupil as monitored.
+    let record = page
+        .body
+        .split("href=\"/people/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(|s| format!("/people/{s}"))
+        .expect("a link to the pupil's record");
+    let pupil_page = dsl.get(&record).await;
+    assert_eq!(pupil_page.status, StatusCode::OK, "{}", pupil_page.body);
+    assert!(
+        pupil_page.body.contains(&format!("Incident {id}")),
+        "{}",
+        pupil_page.body
+    );
+    let person = record.trim_end_matches("/record").to_owned();
+    let r = dsl
+        .post(
+            &format!("{person}/monitored"),
+            &[
+                ("csrf", &csrf),
+                ("reason", "Contact from an adult online"),
+                ("review_on", "2027-01-15"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(dsl.get(&record).await.body.contains("Monitored"));
+    assert_eq!(teacher.get(&record).await.status, StatusCode::FORBIDDEN);
+
+    // Sealed to the headteacher (and the DSL who seals it): the deputy no longer sees it.
+    let deputy = sign_in_enrolled(&server, "praman").await;
+    assert_eq!(deputy.get(&format!("/incidents/{id}")).await.status, StatusCode::OK);
+    let head_box = page
+        .body
+        .split("name=\"person_")
+        .skip(1)
+        .find(|s| s.split("</label>").next().unwrap_or_default().contains("Headteacher"))
+        .and_then(|s| s.split('"').next())
+        .map(|s| format!("person_{s}"))
+        .expect("the headteacher can be named");
+    let r = dsl
+        .post(&format!("/incidents/{id}/seal"), &[("csrf", &csrf), (&head_box, "1")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        deputy.get(&format!("/incidents/{id}")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(dsl.get(&format!("/incidents/{id}")).await.status, StatusCode::OK);
+
     // The technician manages accounts but never reads safeguarding records.
     let tech = sign_in_enrolled(&server, "gpryce").await;
     assert_eq!(

@@ -45,6 +45,19 @@ CREATE TABLE incident_sealed (
     PRIMARY KEY (incident_id, person_id)
 );
 
+-- Pupils flagged as monitored by the DSL, with why and when to review; ended, not deleted.
+CREATE TABLE monitored_pupils (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    school_id    BIGINT NOT NULL REFERENCES schools(id),
+    person_id    BIGINT NOT NULL REFERENCES people(id),
+    reason       TEXT NOT NULL,
+    review_on    TEXT NOT NULL,
+    set_by       TEXT NOT NULL,
+    set_at       BIGINT NOT NULL,
+    ended_at     BIGINT
+);
+CREATE INDEX monitored_pupils_person ON monitored_pupils (school_id, person_id);
+
 CREATE TABLE incident_entries (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     incident_id  BIGINT NOT NULL REFERENCES incidents(id),
