@@ -442,6 +442,7 @@ async fn detail_page(
             .map(|r| uk_time(r).split(',').next().unwrap_or_default().to_owned())
             .unwrap_or_default(),
         sealed: f.sealed_to.is_some(),
+        alert: i.alert_id,
         sealed_to: f.sealed_to.iter().flatten().map(|p| p.0).collect(),
         sealable: store
             .recipients(
@@ -792,6 +793,83 @@ pub(crate) async fn flag_monitored(
         Err(e) => return Err(e.into()),
     }
     Ok(Redirect::to(&format!("/people/{person}/record")).into_response())
+}
+
+/// The incident category for a monitoring category.
+fn category_for_alert(alert_category: &str) -> Category {
+    match alert_category {
+        "suicide" | "self_harm" | "eating_disorder" => Category::SelfHarmContent,
+        "bullying" | "hate" => Category::OnlineBullying,
+        "grooming" => Category::Grooming,
+        "extremism" => Category::Radicalisation,
+        "sexual" | "violence" | "drugs" | "gambling" => Category::HarmfulContent,
+        "circumvention" => Category::Circumvention,
+        _ => Category::Other,
+    }
+}
+
+/// Opens a record in the log for an alert the DSL escalated: the person it is about (when
+/// on the register), what was written and why it was flagged, linked to the alert.
+pub(crate) async fn from_alert(
+    state: &AppState,
+    user: &CurrentUser,
+    a: &store::Alert,
+    note: &str,
+    who: &store::Actor,
+) -> Result<i64, ConsoleError> {
+    let school = user.account.school;
+    let store = state.store();
+    let mut people = Vec::new();
+    if let Some(username) = &a.person
+        && let Some(account) = store.account_by_username(username).await?
+    {
+        let p = store.person(school, account.person).await?;
+        let involved = match p.kind {
+            PersonKind::Pupil => Involved::Pupil,
+            PersonKind::Staff | PersonKind::Governor if p.roles.contains(&Role::Headteacher) => Involved::Headteacher,
+            PersonKind::Staff | PersonKind::Governor => Involved::Staff,
+            PersonKind::Visitor => Involved::Other,
+        };
+        // Who wrote or searched it is the one the concern is for; for staff that makes it a
+        // matter for the headteacher, as the alert already was.
+        let part = if involved == Involved::Pupil {
+            Part::Affected
+        } else {
+            Part::Responsible
+        };
+        people.push(NewInvolved {
+            person: Some(p.id),
+            name: p.full_name(),
+            involved,
+            part,
+        });
+    }
+    let what = format!(
+        "Escalated from monitoring alert {} ({}).\n\nWhat was written: {}\n\nWhy it was flagged: {}{}",
+        a.id,
+        a.source,
+        a.text,
+        a.reason,
+        if note.trim().is_empty() {
+            String::new()
+        } else {
+            format!("\n\nNote: {}", note.trim())
+        }
+    );
+    let n = NewIncident {
+        reported_by: user.account.person,
+        occurred_at: a.occurred_at,
+        place: "in_school".into(),
+        device: String::new(),
+        what,
+        category: category_for_alert(&a.category),
+        people,
+        urgent: a.severity >= 5,
+        alert_id: Some(a.id),
+    };
+    let id = store.create_incident(school, &n, who, now()).await?;
+    route_email(store, &state.config().public_url, school, id, 0, false).await?;
+    Ok(id)
 }
 
 /// Who may read the governors' report (counts only, no names).

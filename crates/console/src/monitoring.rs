@@ -237,6 +237,13 @@ pub(crate) async fn triage(
     {
         c.reload().await?;
     }
+    if let Triage::Escalate(note) = &triage {
+        // Escalating opens a record in the online safety log, linked to the alert, and
+        // routed like any other; the DSL lands on it to carry on.
+        let a = store.alert(school, id, scope, &who, now()).await?;
+        let incident = crate::incidents::from_alert(&state, &user, &a, note, &who).await?;
+        return Ok(Redirect::to(&format!("/incidents/{incident}")).into_response());
+    }
     Ok(Redirect::to(&format!("/monitor/alerts?done={id}")).into_response())
 }
 

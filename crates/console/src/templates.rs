@@ -541,6 +541,8 @@ pub(crate) struct IncidentPage {
     pub ico_decision: Option<String>,
     pub review: String,
     pub sealed: bool,
+    /// The monitoring alert it was escalated from.
+    pub alert: Option<i64>,
     pub sealed_to: Vec<i64>,
     /// Staff who could be named when sealing: (person id, name and role).
     pub sealable: Vec<(i64, String)>,

@@ -135,6 +135,21 @@ async fn a_risky_search_is_an_alert_emailed_to_the_dsl_team_and_triaged_in_the_c
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // Escalating opens a record in the online safety log, linked to the alert.
+    let record = r.location.expect("to the new record");
+    assert!(record.starts_with("/incidents/"), "{record}");
+    let incident = dsl.get(&record).await;
+    assert_eq!(incident.status, StatusCode::OK, "{}", incident.body);
+    assert!(
+        incident.body.contains(&format!("monitoring alert {id}")),
+        "{}",
+        incident.body
+    );
+    assert!(
+        incident.body.contains("Self-harm or suicide content"),
+        "{}",
+        incident.body
+    );
     let page = dsl.get(&format!("/monitor/alerts/{id}")).await;
     assert!(page.body.contains("escalated"), "{}", page.body);
     assert!(page.body.contains("Spoke to the class teacher"), "{}", page.body);
