@@ -443,6 +443,23 @@ async fn detail_page(
             .unwrap_or_default(),
         sealed: f.sealed_to.is_some(),
         alert: i.alert_id,
+        views: if user
+            .authority
+            .roles()
+            .iter()
+            .any(|r| matches!(r, Role::Dsl | Role::Headteacher | Role::ChairOfGovernors))
+        {
+            Some(
+                store
+                    .views_of(user.account.school, &format!("incident:{id}"))
+                    .await?
+                    .into_iter()
+                    .map(|(at, who, _)| (uk_time(at), who))
+                    .collect(),
+            )
+        } else {
+            None
+        },
         sealed_to: f.sealed_to.iter().flatten().map(|p| p.0).collect(),
         sealable: store
             .recipients(

@@ -543,6 +543,8 @@ pub(crate) struct IncidentPage {
     pub sealed: bool,
     /// The monitoring alert it was escalated from.
     pub alert: Option<i64>,
+    /// Who has opened it: (when, who), for the DSL and the headteacher.
+    pub views: Option<Vec<(String, String)>>,
     pub sealed_to: Vec<i64>,
     /// Staff who could be named when sealing: (person id, name and role).
     pub sealable: Vec<(i64, String)>,

@@ -72,6 +72,22 @@ impl Store {
         rows.iter().map(entry_from_row).collect()
     }
 
+    /// Who looked at a record (`incident:7`), newest first: (when, who, from where). Only
+    /// views, not changes.
+    pub async fn views_of(&self, school: SchoolId, target: &str) -> Result<Vec<(i64, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT at, actor, origin FROM audit_log WHERE school_id = $1 AND target = $2 AND action LIKE '%.view' \
+             ORDER BY seq DESC LIMIT 500",
+        )
+        .bind(school.0)
+        .bind(target)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("at")?, r.try_get("actor")?, r.try_get("origin")?)))
+            .collect()
+    }
+
     /// Checks a school's whole chain, page by page, and that it ends where the chain head
     /// says it does (so that cutting entries off the end is caught too).
     pub async fn verify_audit(&self, school: SchoolId) -> Result<Result<u64, ChainBreak>> {

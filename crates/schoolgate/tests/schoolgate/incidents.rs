@@ -145,6 +145,12 @@ async fn a_teacher_records_a_concern_the_dsl_works_it_and_closes_it() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let page = dsl.get(&format!("/incidents/{id}")).await;
     assert!(page.body.contains("Parents or carers informed"), "{}", page.body);
+    assert!(page.body.contains("Who has looked at this record"), "{}", page.body);
+    assert!(
+        page.body.contains("dokoro"),
+        "the DSL's own views are listed: {}",
+        page.body
+    );
     assert!(page.body.contains("Closed: Reported to CEOP"), "{}", page.body);
     let mine = teacher.get("/incidents").await;
     assert!(mine.body.contains("<td>Closed</td>"), "{}", mine.body);
