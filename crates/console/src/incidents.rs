@@ -505,8 +505,10 @@ pub(crate) struct EntryForm {
     happened: String,
     #[serde(default)]
     body: String,
+    /// The entry a correction corrects: empty when it is not one (a browser sends the
+    /// empty field), so read as text.
     #[serde(default)]
-    corrects: Option<i64>,
+    corrects: String,
     #[serde(default)]
     reason: String,
     #[serde(default)]
@@ -561,10 +563,15 @@ pub(crate) async fn work(
             } else {
                 parse_local(&f.happened)
             };
-            match happened_at {
-                None => Err(store::StoreError::Invalid("The date is not a date and time.".into())),
-                Some(happened_at) => {
-                    let kind = if f.corrects.is_some() {
+            let corrects = match f.corrects.trim() {
+                "" => Ok(None),
+                n => n.parse::<i64>().map(Some).map_err(|_| ()),
+            };
+            match (happened_at, corrects) {
+                (None, _) => Err(store::StoreError::Invalid("The date is not a date and time.".into())),
+                (_, Err(())) => Err(store::StoreError::Invalid("The entry corrected is a number.".into())),
+                (Some(happened_at), Ok(corrects)) => {
+                    let kind = if corrects.is_some() {
                         "correction"
                     } else {
                         f.kind.as_str()
@@ -574,7 +581,7 @@ pub(crate) async fn work(
                         kind: kind.to_owned(),
                         action: (!f.action.trim().is_empty() && kind == "action").then(|| f.action.trim().to_owned()),
                         body: f.body.chars().take(20_000).collect(),
-                        corrects: f.corrects,
+                        corrects,
                         reason: (!f.reason.trim().is_empty()).then(|| f.reason.clone()),
                     };
                     state

@@ -131,3 +131,167 @@ async fn a_browser_using_the_proxy_reaches_allowed_pages_and_sees_the_block_page
     );
     browser.close().await;
 }
+
+/// Signs `username` in through the browser, setting up security codes when their role
+/// asks for them.
+async fn sign_in(d: &WebDriver, server: &testkit::server::Server, username: &str) {
+    let find = |by: By| async move { d.query(by).first().await.expect("element on the page") };
+    d.goto(format!("{}/sign-in", server.url)).await.expect("open");
+    find(By::Id("username")).await.send_keys(username).await.expect("type");
+    find(By::Id("password"))
+        .await
+        .send_keys(server.demo_password(username))
+        .await
+        .expect("type");
+    find(By::Css("form[action='/sign-in'] button[type=submit]"))
+        .await
+        .click()
+        .await
+        .expect("click");
+    // Either the dashboard, or the security-code set-up first: wait to leave the sign-in
+    // page (a click returns before the next page has loaded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let url = loop {
+        let url = d.current_url().await.expect("url").to_string();
+        if !url.ends_with("/sign-in") {
+            break url;
+        }
+        assert!(std::time::Instant::now() < deadline, "still on the sign-in page");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    if url.ends_with("/sign-in/enrol") {
+        let secret = find(By::Id("totp-secret")).await.text().await.expect("secret");
+        find(By::Id("code"))
+            .await
+            .send_keys(totp_now(&secret))
+            .await
+            .expect("type");
+        find(By::Css("form[action='/sign-in/enrol'] button[type=submit]"))
+            .await
+            .click()
+            .await
+            .expect("click");
+        find(By::LinkText("I have saved them – continue"))
+            .await
+            .click()
+            .await
+            .expect("click");
+    }
+    find(By::Css("table caption")).await;
+}
+
+/// Issue 7's round in a browser: a teacher records a concern about a pupil; the DSL sees
+/// it on their dashboard, adds an action and closes it.
+#[tokio::test]
+async fn a_teacher_records_a_concern_and_the_dsl_closes_it_in_a_browser() {
+    let Some(browser) = testkit::browser::Browser::start("incident_round_in_a_browser", None).await else {
+        return;
+    };
+    let server = demo(Some("[console]\nidle_timeout = \"10m\"\n"));
+    let d = &browser.driver;
+    let find = |by: By| async move { d.query(by).first().await.expect("element on the page") };
+
+    sign_in(d, &server, "mbell").await;
+    find(By::LinkText("Record a concern"))
+        .await
+        .click()
+        .await
+        .expect("click");
+    find(By::Id("what"))
+        .await
+        .send_keys("Told me a stranger online asked for her address.")
+        .await
+        .expect("type");
+    find(By::Css("#category option[value='grooming']"))
+        .await
+        .click()
+        .await
+        .expect("choose");
+    let pupil = d
+        .query(By::Css("#people option"))
+        .all_from_selector_required()
+        .await
+        .expect("people");
+    let mut label = String::new();
+    for o in pupil {
+        let v = o.value().await.ok().flatten().unwrap_or_default();
+        if v.contains("(KS2)") {
+            label = v;
+            break;
+        }
+    }
+    assert!(!label.is_empty(), "a KS2 pupil is offered");
+    find(By::Name("person1")).await.send_keys(&label).await.expect("type");
+    find(By::Css("form.incident button[type=submit]"))
+        .await
+        .click()
+        .await
+        .expect("submit");
+    let notice = find(By::Css(".notice")).await.text().await.expect("text");
+    assert!(notice.contains("Your concern was recorded"), "{notice}");
+    find(By::Css(".signout button")).await.click().await.expect("sign out");
+
+    sign_in(d, &server, "dokoro").await;
+    let log = find(By::Css("a[href='/incidents']")).await;
+    let card = find(By::Id("log-heading")).await;
+    assert_eq!(card.text().await.expect("text"), "Online safety log");
+    log.click().await.expect("open the log");
+    find(By::Css("#incidents a"))
+        .await
+        .click()
+        .await
+        .expect("open the record");
+    let what = find(By::Css("blockquote.captured")).await.text().await.expect("text");
+    assert!(what.contains("stranger online"), "{what}");
+    find(By::Css("select[name='kind'] option[value='action']"))
+        .await
+        .click()
+        .await
+        .expect("choose");
+    find(By::Css("select[name='action'] option[value='parents_informed']"))
+        .await
+        .click()
+        .await
+        .expect("choose");
+    find(By::Id("body"))
+        .await
+        .send_keys("Phoned her mum after school.")
+        .await
+        .expect("type");
+    find(By::Css("button[name='op'][value='add']"))
+        .await
+        .click()
+        .await
+        .expect("add");
+    let chronology = d
+        .query(By::Id("chronology"))
+        .with_text(testkit::thirtyfour::stringmatch::StringMatch::new("Phoned her mum").partial())
+        .first()
+        .await
+        .expect("the entry")
+        .text()
+        .await
+        .expect("text");
+    assert!(chronology.contains("Parents or carers informed"), "{chronology}");
+    find(By::Id("outcome"))
+        .await
+        .send_keys("Parents aware; online safety talk with the class.")
+        .await
+        .expect("type");
+    find(By::Css("button[name='op'][value='close']"))
+        .await
+        .click()
+        .await
+        .expect("close");
+    let facts = d
+        .query(By::Css("dl.facts"))
+        .with_text(testkit::thirtyfour::stringmatch::StringMatch::new("Closed").partial())
+        .first()
+        .await
+        .expect("closed")
+        .text()
+        .await
+        .expect("text");
+    assert!(facts.contains("Parents aware"), "{facts}");
+    browser.close().await;
+}
