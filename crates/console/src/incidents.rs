@@ -443,6 +443,12 @@ async fn detail_page(
             .unwrap_or_default(),
         sealed: f.sealed_to.is_some(),
         alert: i.alert_id,
+        attachments: store
+            .attachments(id)
+            .await?
+            .into_iter()
+            .map(|(aid, name, mime, size, at)| (aid, name, mime, (size + 1023) / 1024, uk_time(at)))
+            .collect(),
         views: if user
             .authority
             .roles()
@@ -896,6 +902,200 @@ pub(crate) async fn from_alert(
     Ok(id)
 }
 
+/// The largest file that can be attached.
+pub const MAX_ATTACHMENT: usize = 10 * 1024 * 1024;
+
+/// What a file is, from its first bytes (never from its name or what the browser says):
+/// images, PDF, Word and Excel documents, plain text. Anything else — HTML above all,
+/// which a browser would run — is refused.
+fn sniff(name: &str, bytes: &[u8]) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if bytes.len() > 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else if bytes.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else if bytes.starts_with(b"PK\x03\x04") && lower.ends_with(".docx") {
+        Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    } else if bytes.starts_with(b"PK\x03\x04") && lower.ends_with(".xlsx") {
+        Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    } else if lower.ends_with(".txt") && !bytes.contains(&0) && std::str::from_utf8(bytes).is_ok() {
+        let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).to_ascii_lowercase();
+        (!head.contains("<html") && !head.contains("<script") && !head.contains("<!doctype")).then_some("text/plain")
+    } else {
+        None
+    }
+}
+
+/// A file name safe to put in a header: letters, digits, dots, dashes, spaces.
+fn safe_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    if cleaned.trim().is_empty() {
+        "attachment".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+fn attachment_path(dir: &std::path::Path, sha: &str) -> std::path::PathBuf {
+    dir.join(&sha[..2]).join(sha)
+}
+
+/// The `file` field of an upload: its name, bytes and sniffed type, or why it is refused.
+async fn read_upload(multipart: &mut axum::extract::Multipart) -> Result<(String, Vec<u8>, &'static str), String> {
+    let too_big = || format!("The file is over {} MiB.", MAX_ATTACHMENT / 1024 / 1024);
+    let mut file: Option<(String, Vec<u8>)> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_big()),
+            Err(_) => return Err("The upload did not arrive whole; try again.".into()),
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or("attachment").to_owned();
+        match field.bytes().await {
+            Ok(b) => file = Some((name, b.to_vec())),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_big()),
+            Err(_) => return Err("The upload did not arrive whole; try again.".into()),
+        }
+    }
+    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        return Err("Choose a file to attach.".into());
+    };
+    if bytes.len() > MAX_ATTACHMENT {
+        return Err(too_big());
+    }
+    let Some(mime) = sniff(&name, &bytes) else {
+        return Err("Attach a picture (PNG, JPEG, GIF, WebP), a PDF, a Word or Excel document, or a text file.".into());
+    };
+    Ok((name, bytes, mime))
+}
+
+pub(crate) async fn attach(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfToken(csrf): CsrfToken,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(id): Path<i64>,
+    mut multipart: axum::extract::Multipart,
+) -> Result<Response, ConsoleError> {
+    let facts = facts_of(&state, &user, id).await?;
+    if !may(&user, &facts, Action::Add) {
+        return Err(ConsoleError::Forbidden("You cannot add to this record."));
+    }
+    let Some(dir) = state.config().attachments.clone() else {
+        return Err(ConsoleError::BadRequest("Attachments are not set up on this server."));
+    };
+    let (name, bytes, mime) = match read_upload(&mut multipart).await {
+        Ok(upload) => upload,
+        Err(why) => {
+            let page = detail_page(&state, &user, addr, csrf, id, Some(why)).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    use sha2::{Digest, Sha256};
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let path = attachment_path(&dir, &sha);
+    if !path.exists() {
+        let write = async {
+            let parent = path.parent().unwrap_or(&dir);
+            tokio::fs::create_dir_all(parent).await?;
+            // Written whole, then renamed: a file under its hash is always complete.
+            let tmp = parent.join(format!(".{sha}.{}", rand::random::<u64>()));
+            tokio::fs::write(&tmp, &bytes).await?;
+            tokio::fs::rename(&tmp, &path).await
+        };
+        write
+            .await
+            .map_err(|e| ConsoleError::Internal(format!("attachment not stored: {e}")))?;
+    }
+    state
+        .store()
+        .add_attachment(
+            user.account.school,
+            id,
+            &sha,
+            &safe_name(&name),
+            mime,
+            bytes.len() as i64,
+            &actor(&user, addr),
+            now(),
+        )
+        .await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+}
+
+/// An attachment, always as a download with its sniffed type, never shown inline: an
+/// uploaded file can never run as a page of the console.
+pub(crate) async fn attachment(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path((id, aid)): Path<(i64, i64)>,
+) -> Result<Response, ConsoleError> {
+    let facts = facts_of(&state, &user, id).await?;
+    if !may(&user, &facts, Action::See) {
+        return Err(ConsoleError::Forbidden(
+            "This record is for the people who deal with it.",
+        ));
+    }
+    let Some(dir) = state.config().attachments.clone() else {
+        return Err(ConsoleError::NotFound);
+    };
+    let store = state.store();
+    let (sha, name, mime) = store.attachment(id, aid).await?;
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ConsoleError::Internal(format!("attachment {aid} has a bad hash")));
+    }
+    let bytes = tokio::fs::read(attachment_path(&dir, &sha))
+        .await
+        .map_err(|e| ConsoleError::Internal(format!("attachment {aid} unreadable: {e}")))?;
+    store
+        .audit(
+            user.account.school,
+            actor(&user, addr).entry(
+                now(),
+                "incident.attachment.view",
+                &format!("incident:{id}"),
+                format!("{{\"attachment\":{aid}}}"),
+            ),
+        )
+        .await?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, mime),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", safe_name(&name)),
+        ),
+        (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        (
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'".to_owned(),
+        ),
+        (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+    ];
+    Ok((headers, bytes).into_response())
+}
+
 /// Who may read the governors' report (counts only, no names).
 fn may_report(user: &CurrentUser) -> Result<(), ConsoleError> {
     let ok = user.authority.roles().iter().any(|r| {
@@ -1036,6 +1236,19 @@ mod tests {
         assert_eq!(person_id_in(&l), Some(PersonId(42)));
         assert_eq!(person_id_in("a boy from another school"), None);
         assert_eq!(person_id_in("odd # name"), None);
+    }
+
+    #[test]
+    fn files_are_known_by_their_first_bytes_and_html_never_passes() {
+        assert_eq!(sniff("a.png", b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(sniff("photo.html", b"\xFF\xD8\xFF\xE0"), Some("image/jpeg"));
+        assert_eq!(sniff("doc.pdf", b"%PDF-1.7"), Some("application/pdf"));
+        assert_eq!(sniff("page.html", b"<html><script>alert(1)</script>"), None);
+        assert_eq!(sniff("notes.txt", b"<!DOCTYPE html><p>hi"), None);
+        assert_eq!(sniff("notes.txt", b"what she said at break"), Some("text/plain"));
+        assert_eq!(sniff("x.exe", b"MZ\x90\x00"), None);
+        assert_eq!(safe_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_name("screen shot \"1\".png"), "screen shot _1_.png");
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub struct Config {
     pub second_factor: SecondFactorRule,
     /// What `/proxy.pac` tells browsers.
     pub pac: pac::Pac,
+    /// Where files attached to incidents are kept (under their SHA-256); `None`: no
+    /// attachments (some tests).
+    pub attachments: Option<std::path::PathBuf>,
 }
 
 /// How failed sign-ins are slowed and then refused.
@@ -86,6 +89,7 @@ impl Default for Config {
             sign_in: SignInLimits::default(),
             second_factor: SecondFactorRule::default(),
             pac: pac::Pac::default(),
+            attachments: None,
         }
     }
 }
@@ -230,6 +234,13 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/report.csv", get(incidents::report_csv))
         .route("/incidents/{id}", get(incidents::detail).post(incidents::work))
         .route("/incidents/{id}/seal", post(incidents::seal))
+        .route(
+            "/incidents/{id}/attachments",
+            post(incidents::attach).layer(axum::extract::DefaultBodyLimit::max(
+                incidents::MAX_ATTACHMENT + 64 * 1024,
+            )),
+        )
+        .route("/incidents/{id}/attachments/{aid}", get(incidents::attachment))
         .route("/people/{id}/record", get(incidents::person_record))
         .route("/people/{id}/monitored", post(incidents::flag_monitored))
         .fallback(pages::not_found)

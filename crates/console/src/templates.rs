@@ -543,6 +543,8 @@ pub(crate) struct IncidentPage {
     pub sealed: bool,
     /// The monitoring alert it was escalated from.
     pub alert: Option<i64>,
+    /// (id, name, type, KiB, when)
+    pub attachments: Vec<(i64, String, String, i64, String)>,
     /// Who has opened it: (when, who), for the DSL and the headteacher.
     pub views: Option<Vec<(String, String)>>,
     pub sealed_to: Vec<i64>,

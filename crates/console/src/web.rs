@@ -95,6 +95,22 @@ pub(crate) async fn csrf(State(state): State<AppState>, request: Request, next: 
         let Some(cookie_token) = existing.as_deref() else {
             return ConsoleError::Csrf.into_response();
         };
+        // A file upload is not read here (it may be large): its form carries the token in
+        // its address instead (`action="…?csrf=…"`).
+        let multipart = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if multipart {
+            let sent = request.uri().query().and_then(|q| form_field(q.as_bytes(), CSRF_FIELD));
+            if !sent.is_some_and(|s| bool::from(s.as_bytes().ct_eq(cookie_token.as_bytes()))) {
+                tracing::warn!(path = %request.uri().path(), "upload refused: CSRF token missing or wrong");
+                return ConsoleError::Csrf.into_response();
+            }
+            request.extensions_mut().insert(CsrfToken(token.clone()));
+            return next.run(request).await;
+        }
         let (parts, body) = request.into_parts();
         let Ok(bytes) = to_bytes(body, 256 * 1024).await else {
             return ConsoleError::Csrf.into_response();
@@ -152,7 +168,10 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
 pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
-    h.insert("content-security-policy", HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"));
+    // A stricter policy set by the handler (an attachment's `sandbox`) stays.
+    if !h.contains_key("content-security-policy") {
+        h.insert("content-security-policy", HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"));
+    }
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));

@@ -428,6 +428,7 @@ impl FileConfig {
                 proxy: self.proxy.public_address.clone().unwrap_or_default(),
                 direct: self.proxy.pac_direct.clone(),
             },
+            attachments: Some(self.data.join("attachments")),
         }
     }
 }

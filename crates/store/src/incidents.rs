@@ -896,6 +896,99 @@ impl Store {
             .transpose()
     }
 
+    /// Records a file attached to an incident (the caller has stored it under its hash).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_attachment(
+        &self,
+        school: SchoolId,
+        id: i64,
+        sha256: &str,
+        name: &str,
+        mime: &str,
+        size: i64,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<i64> {
+        let mut tx = self.write_tx().await?;
+        let exists = sqlx::query("SELECT 1 AS one FROM incidents WHERE id = $1 AND school_id = $2")
+            .bind(id)
+            .bind(school.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("incident {id}")));
+        }
+        let aid: i64 = sqlx::query(
+            "INSERT INTO incident_attachments (incident_id, sha256, name, mime, size, added_at, added_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(id)
+        .bind(sha256)
+        .bind(name)
+        .bind(mime)
+        .bind(size)
+        .bind(now)
+        .bind(&actor.label)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        sqlx::query(
+            "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, body) \
+             VALUES ($1, $2, $2, $3, 'note', $4)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(&actor.label)
+        .bind(format!("Attached a file ({mime}, {} KiB)", (size + 1023) / 1024))
+        .execute(&mut *tx)
+        .await?;
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(
+                now,
+                "incident.attach",
+                &format!("incident:{id}"),
+                json!({"attachment": aid, "mime": mime}).to_string(),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(aid)
+    }
+
+    /// An incident's attachments: (id, name, mime, size, when added).
+    pub async fn attachments(&self, id: i64) -> Result<Vec<(i64, String, String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT id, name, mime, size, added_at FROM incident_attachments WHERE incident_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("name")?,
+                    r.try_get("mime")?,
+                    r.try_get("size")?,
+                    r.try_get("added_at")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// One attachment of incident `id`: (sha256, name, mime).
+    pub async fn attachment(&self, id: i64, attachment: i64) -> Result<(String, String, String)> {
+        let r = sqlx::query("SELECT sha256, name, mime FROM incident_attachments WHERE id = $1 AND incident_id = $2")
+            .bind(attachment)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("attachment {attachment}")))?;
+        Ok((r.try_get("sha256")?, r.try_get("name")?, r.try_get("mime")?))
+    }
+
     /// A reporter's own reports: (id, when recorded, category, status). Nothing else.
     pub async fn own_reports(&self, school: SchoolId, person: PersonId) -> Result<Vec<(i64, i64, Category, Status)>> {
         let rows = sqlx::query(

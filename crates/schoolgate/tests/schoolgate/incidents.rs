@@ -125,6 +125,71 @@ async fn a_teacher_records_a_concern_the_dsl_works_it_and_closes_it() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // Attachments: a screenshot is taken, HTML and oversized files are not, and a file is
+    // only ever downloaded, never shown as a page.
+    let upload = |name: &'static str, bytes: Vec<u8>, with_csrf: bool| {
+        let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
+        let q = if with_csrf {
+            format!("?csrf={csrf}")
+        } else {
+            String::new()
+        };
+        dsl.http
+            .post(format!("{}/incidents/{id}/attachments{q}", server.url))
+            .multipart(form)
+            .send()
+    };
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let r = upload("screenshot.png", png.clone(), false).await.expect("upload");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token, no upload");
+    let r = upload("screenshot.png", png.clone(), true).await.expect("upload");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = upload("page.html", b"<html><script>alert(1)</script></html>".to_vec(), true)
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.expect("body").contains("Attach a picture"));
+    let r = upload(
+        "big.pdf",
+        [b"%PDF-".as_slice(), &vec![b'x'; 10 * 1024 * 1024]].concat(),
+        true,
+    )
+    .await
+    .expect("upload");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.expect("body").contains("over 10 MiB"));
+    let page = dsl.get(&format!("/incidents/{id}")).await;
+    let link = page
+        .body
+        .split("href=\"/incidents/")
+        .find(|s| s.contains("/attachments/"))
+        .and_then(|s| s.split('"').next())
+        .map(|s| format!("/incidents/{s}"))
+        .expect("the attachment is listed");
+    let r = dsl
+        .http
+        .get(format!("{}{link}", server.url))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("attachment;")
+    );
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("sandbox")
+    );
+    assert_eq!(r.bytes().await.expect("bytes").to_vec(), png);
+    assert_eq!(teacher.get(&link).await.status, StatusCode::FORBIDDEN);
+
     let r = dsl
         .post(
             &format!("/incidents/{id}"),

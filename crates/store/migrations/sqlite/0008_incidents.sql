@@ -58,6 +58,20 @@ CREATE TABLE monitored_pupils (
 );
 CREATE INDEX monitored_pupils_person ON monitored_pupils (school_id, person_id);
 
+-- Files attached to an incident: the file itself lives in the data directory under its
+-- SHA-256, so the same screenshot attached twice is stored once.
+CREATE TABLE incident_attachments (
+    id           INTEGER PRIMARY KEY,
+    incident_id  INTEGER NOT NULL REFERENCES incidents(id),
+    sha256       TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    mime         TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    added_at     INTEGER NOT NULL,
+    added_by     TEXT NOT NULL
+);
+CREATE INDEX incident_attachments_incident ON incident_attachments (incident_id);
+
 CREATE TABLE incident_entries (
     id           INTEGER PRIMARY KEY,
     incident_id  INTEGER NOT NULL REFERENCES incidents(id),
