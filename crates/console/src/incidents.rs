@@ -779,6 +779,111 @@ pub(crate) async fn person_record(
     Ok(render(&page)?.into_response())
 }
 
+/// A pupil's online safety file for a new school: every record about them the reader may
+/// export, with its chronology, and the monitoring alerts, as one print-ready HTML file
+/// (print to PDF from the browser). Downloaded, never shown inline; audited.
+pub(crate) async fn export_record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(person): Path<i64>,
+) -> Result<Response, ConsoleError> {
+    let person = PersonId(person);
+    let Some(scope) = crate::monitoring::scope_of(&user.authority) else {
+        return Err(ConsoleError::Forbidden("Only the safeguarding team can export this."));
+    };
+    if person == user.account.person {
+        return Err(ConsoleError::Forbidden(
+            "Nobody exports the safeguarding record about themself.",
+        ));
+    }
+    let school = user.account.school;
+    let store = state.store();
+    let p = store.person(school, person).await?;
+    let who = actor(&user, addr);
+    let about = store.incidents_about(school, person).await?;
+    let facts = store.incident_facts(school, None).await?;
+    let mut records = Vec::new();
+    for f in facts
+        .iter()
+        .filter(|f| about.contains(&f.id) && may(&user, f, Action::Export))
+    {
+        let i = store.read_incident(school, f.id, &who, false, now()).await?;
+        let entries = store
+            .incident_entries(f.id)
+            .await?
+            .into_iter()
+            .map(|e| {
+                (
+                    uk_time(e.happened_at),
+                    e.author,
+                    e.action
+                        .as_deref()
+                        .map(|a| incidents::action_label(a).to_owned())
+                        .unwrap_or(e.kind),
+                    e.body,
+                )
+            })
+            .collect();
+        records.push(crate::templates::ExportRecord {
+            id: i.id,
+            category: i.category.label().to_owned(),
+            when: uk_time(i.occurred_at),
+            status: i.status.label().to_owned(),
+            outcome: i.outcome.unwrap_or_default(),
+            what: i.what,
+            entries,
+        });
+    }
+    let alerts = match &p.username {
+        Some(u) => store
+            .alerts_about(school, scope, u, &who, now())
+            .await?
+            .into_iter()
+            .map(|a| (uk_time(a.created_at), a.severity, a.category, a.status))
+            .collect(),
+        None => Vec::new(),
+    };
+    store
+        .audit(
+            school,
+            who.entry(
+                now(),
+                "person.record.export",
+                &format!("person:{}", person.0),
+                format!("{{\"records\":{}}}", records.len()),
+            ),
+        )
+        .await?;
+    let page = crate::templates::ExportPage {
+        school: store.school(school).await?.name,
+        name: p.full_name(),
+        born: p.date_of_birth.clone().unwrap_or_default(),
+        upn: p.external_id.clone().unwrap_or_default(),
+        exported: uk_time(now()),
+        by: user.account.full_name(),
+        records,
+        alerts,
+    };
+    let html = askama::Template::render(&page).map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    let file = safe_name(&format!("online-safety-file {}.html", p.full_name()));
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'; style-src 'unsafe-inline'".to_owned(),
+            ),
+        ],
+        html,
+    )
+        .into_response())
+}
+
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct FlagForm {
     #[serde(default)]

@@ -242,6 +242,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/incidents/{id}/attachments/{aid}", get(incidents::attachment))
         .route("/people/{id}/record", get(incidents::person_record))
+        .route("/people/{id}/record/export", get(incidents::export_record))
         .route("/people/{id}/monitored", post(incidents::flag_monitored))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::csrf))

@@ -585,3 +585,32 @@ pub(crate) struct PersonRecordPage {
     pub monitored: Option<(String, String, String)>,
     pub can_flag: bool,
 }
+
+/// One record in an exported pupil file.
+#[derive(Debug, Clone)]
+pub(crate) struct ExportRecord {
+    pub id: i64,
+    pub category: String,
+    pub when: String,
+    pub status: String,
+    pub outcome: String,
+    pub what: String,
+    /// (when, who, kind or action, text)
+    pub entries: Vec<(String, String, String, String)>,
+}
+
+/// A pupil's online safety file, for transfer to a new school: a standalone, print-ready
+/// HTML document.
+#[derive(Template)]
+#[template(path = "export_record.html")]
+pub(crate) struct ExportPage {
+    pub school: String,
+    pub name: String,
+    pub born: String,
+    pub upn: String,
+    pub exported: String,
+    pub by: String,
+    pub records: Vec<ExportRecord>,
+    /// (when, severity, category, status)
+    pub alerts: Vec<(String, u8, String, String)>,
+}

@@ -248,6 +248,28 @@ async fn a_teacher_records_a_concern_the_dsl_works_it_and_closes_it() {
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     assert!(dsl.get(&record).await.body.contains("Monitored"));
+    // The file for a new school: one print-ready HTML document, downloaded.
+    let export = dsl
+        .http
+        .get(format!("{}{record}/export", server.url))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(export.status(), StatusCode::OK);
+    assert!(
+        export.headers()["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("attachment;")
+    );
+    let file = export.text().await.expect("file");
+    assert!(file.contains("CONFIDENTIAL"), "{file}");
+    assert!(file.contains(&format!("Incident {id}")), "{file}");
+    assert!(file.contains("Parents or carers informed"), "{file}");
+    assert_eq!(
+        teacher.get(&format!("{record}/export")).await.status,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(teacher.get(&record).await.status, StatusCode::FORBIDDEN);
 
     // Sealed to the headteacher (and the DSL who seals it): the deputy no longer sees it.
