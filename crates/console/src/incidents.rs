@@ -443,6 +443,8 @@ async fn detail_page(
             .unwrap_or_default(),
         sealed: f.sealed_to.is_some(),
         alert: i.alert_id,
+        follow_up_on: i.follow_up_on.clone().unwrap_or_default(),
+        past_review: i.review_at.is_some_and(|r| r < now()),
         attachments: store
             .attachments(id)
             .await?
@@ -521,6 +523,10 @@ pub(crate) struct EntryForm {
     outcome: String,
     #[serde(default)]
     report: String,
+    #[serde(default)]
+    follow_up_on: String,
+    #[serde(default)]
+    years: String,
 }
 
 pub(crate) async fn work(
@@ -536,6 +542,22 @@ pub(crate) async fn work(
     let who = actor(&user, addr);
     let t = now();
     let result = match f.op.as_str() {
+        "follow_up" => {
+            if !may(&user, &facts, Action::Add) {
+                return Err(ConsoleError::Forbidden("You cannot add to this record."));
+            }
+            let on = Some(f.follow_up_on.trim()).filter(|d| !d.is_empty());
+            state.store().set_follow_up(school, id, on, &who, t).await
+        }
+        "keep" => {
+            if !may(&user, &facts, Action::Close) {
+                return Err(ConsoleError::Forbidden(
+                    "Only the DSL team or the headteacher decide on keeping records.",
+                ));
+            }
+            let years = f.years.trim().parse::<i64>().unwrap_or(1);
+            state.store().extend_review(school, id, years, &f.reason, &who, t).await
+        }
         "ico" => {
             if !may(&user, &facts, Action::Close) {
                 return Err(ConsoleError::Forbidden(
@@ -614,7 +636,7 @@ pub(crate) async fn work(
 pub(crate) async fn dashboard_summary(
     state: &AppState,
     user: &CurrentUser,
-) -> Result<(Option<usize>, Vec<(i64, String, bool)>, usize), ConsoleError> {
+) -> Result<(Option<usize>, Vec<(i64, String, bool)>, usize, Vec<(i64, String)>), ConsoleError> {
     let school = user.account.school;
     let store = state.store();
     let facts = store.incident_facts(school, None).await?;
@@ -662,7 +684,16 @@ pub(crate) async fn dashboard_summary(
     } else {
         0
     };
-    Ok((open, ico, past))
+    let today = time::OffsetDateTime::from_unix_timestamp(t + policy::rules::uk_offset(t))
+        .map(|d| d.date().to_string())
+        .unwrap_or_default();
+    let follow_ups = store
+        .overdue_follow_ups(school, &today)
+        .await?
+        .into_iter()
+        .filter(|(id, _)| visible.contains(id))
+        .collect();
+    Ok((open, ico, past, follow_ups))
 }
 
 /// Seals a record to the people ticked (`person_ID` fields), or unseals it when none are.

@@ -65,7 +65,7 @@ pub(crate) async fn dashboard(
         })
         .collect();
     let total = groups.iter().map(|g| g.people).sum();
-    let (incidents_open, ico_due, past_review) = crate::incidents::dashboard_summary(&state, &user).await?;
+    let (incidents_open, ico_due, past_review, follow_ups) = crate::incidents::dashboard_summary(&state, &user).await?;
     let page = DashboardPage {
         title: "Dashboard".into(),
         csrf,
@@ -109,6 +109,7 @@ pub(crate) async fn dashboard(
         incidents_open,
         ico_due,
         past_review,
+        follow_ups,
     };
     Ok(render(&page)?.into_response())
 }

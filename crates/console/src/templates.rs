@@ -136,6 +136,8 @@ pub(crate) struct DashboardPage {
     pub ico_due: Vec<(i64, String, bool)>,
     /// Records past their review date.
     pub past_review: usize,
+    /// Follow-ups past their date on records this person deals with: (id, date).
+    pub follow_ups: Vec<(i64, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -543,6 +545,9 @@ pub(crate) struct IncidentPage {
     pub sealed: bool,
     /// The monitoring alert it was escalated from.
     pub alert: Option<i64>,
+    /// The next follow-up date (`YYYY-MM-DD`), or empty.
+    pub follow_up_on: String,
+    pub past_review: bool,
     /// (id, name, type, KiB, when)
     pub attachments: Vec<(i64, String, String, i64, String)>,
     /// Who has opened it: (when, who), for the DSL and the headteacher.

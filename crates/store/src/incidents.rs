@@ -73,6 +73,7 @@ pub struct Incident {
     pub ico_deadline: Option<i64>,
     pub ico_decision: Option<String>,
     pub review_at: Option<i64>,
+    pub follow_up_on: Option<String>,
     /// (person, name, involved, part)
     pub people: Vec<(Option<PersonId>, String, String, Part)>,
 }
@@ -277,7 +278,7 @@ impl Store {
     ) -> Result<Incident> {
         let r = sqlx::query(
             "SELECT id, created_at, reported_by, occurred_at, place, device, what, category, concerns, urgent, status, \
-             outcome, opened_at, alert_id, ico_deadline, ico_decision, review_at FROM incidents \
+             outcome, opened_at, alert_id, ico_deadline, ico_decision, review_at, follow_up_on FROM incidents \
              WHERE school_id = $1 AND id = $2",
         )
         .bind(school.0)
@@ -318,6 +319,7 @@ impl Store {
             ico_deadline: r.try_get("ico_deadline")?,
             ico_decision: r.try_get("ico_decision")?,
             review_at: r.try_get("review_at")?,
+            follow_up_on: r.try_get("follow_up_on")?,
             people,
         };
         if !by_reporter && incident.opened_at.is_none() {
@@ -987,6 +989,108 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("attachment {attachment}")))?;
         Ok((r.try_get("sha256")?, r.try_get("name")?, r.try_get("mime")?))
+    }
+
+    /// Sets (or with `None` clears) the date of the next follow-up, `YYYY-MM-DD`.
+    pub async fn set_follow_up(
+        &self,
+        school: SchoolId,
+        id: i64,
+        on: Option<&str>,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<()> {
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        if let Some(d) = on
+            && time::Date::parse(d.trim(), &fmt).is_err()
+        {
+            return Err(StoreError::Invalid("The follow-up date is not a date.".into()));
+        }
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE incidents SET follow_up_on = $1 WHERE id = $2 AND school_id = $3")
+            .bind(on.map(str::trim))
+            .bind(id)
+            .bind(school.0)
+            .execute(&mut *tx)
+            .await?;
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(
+                now,
+                "incident.follow_up",
+                &format!("incident:{id}"),
+                json!({"on": on}).to_string(),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Open incidents whose follow-up date is before `today` (`YYYY-MM-DD`): (id, date).
+    pub async fn overdue_follow_ups(&self, school: SchoolId, today: &str) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, follow_up_on FROM incidents WHERE school_id = $1 AND status <> 'closed' \
+             AND follow_up_on IS NOT NULL AND follow_up_on < $2 ORDER BY follow_up_on",
+        )
+        .bind(school.0)
+        .bind(today)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("follow_up_on")?)))
+            .collect()
+    }
+
+    /// Keeps a record past its review date for `years` more, recorded in its chronology
+    /// (the decision records past review wait for).
+    pub async fn extend_review(
+        &self,
+        school: SchoolId,
+        id: i64,
+        years: i64,
+        reason: &str,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<()> {
+        if reason.trim().is_empty() {
+            return Err(StoreError::Invalid("Say why the record is kept.".into()));
+        }
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE incidents SET review_at = $1 WHERE id = $2 AND school_id = $3")
+            .bind(now + years.clamp(1, 25) * (365 * 86_400 + 6 * 3600))
+            .bind(id)
+            .bind(school.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, body) \
+             VALUES ($1, $2, $2, $3, 'decision', $4)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(&actor.label)
+        .bind(format!(
+            "Kept for {} more years at review: {}",
+            years.clamp(1, 25),
+            reason.trim()
+        ))
+        .execute(&mut *tx)
+        .await?;
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(
+                now,
+                "incident.review",
+                &format!("incident:{id}"),
+                json!({"years": years}).to_string(),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// A reporter's own reports: (id, when recorded, category, status). Nothing else.

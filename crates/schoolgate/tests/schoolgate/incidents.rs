@@ -125,6 +125,23 @@ async fn a_teacher_records_a_concern_the_dsl_works_it_and_closes_it() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // A follow-up date that has passed shows on the DSL's dashboard.
+    let r = dsl
+        .post(
+            &format!("/incidents/{id}"),
+            &[("csrf", &csrf), ("op", "follow_up"), ("follow_up_on", "2026-01-05")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let dash = dsl.get("/dashboard").await;
+    assert!(dash.body.contains("Follow-ups overdue"), "{}", dash.body);
+    assert!(
+        dash.body
+            .contains(&format!("/incidents/{id}\">record {id}</a> (due 2026-01-05)")),
+        "{}",
+        dash.body
+    );
+
     // Attachments: a screenshot is taken, HTML and oversized files are not, and a file is
     // only ever downloaded, never shown as a page.
     let upload = |name: &'static str, bytes: Vec<u8>, with_csrf: bool| {

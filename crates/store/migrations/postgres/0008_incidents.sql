@@ -25,7 +25,9 @@ CREATE TABLE incidents (
     ico_decision     TEXT,
     ico_decided_at   BIGINT,
     -- When the record is due for review under the school's retention rule.
-    review_at        BIGINT
+    review_at        BIGINT,
+    -- The next follow-up the people working it set themselves (`YYYY-MM-DD`).
+    follow_up_on     TEXT
 );
 CREATE INDEX incidents_school ON incidents (school_id, status, created_at);
 

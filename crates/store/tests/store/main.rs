@@ -1432,6 +1432,21 @@ async fn incidents_are_recorded_read_with_audit_and_their_chronology_is_append_o
         let last = store.incident_entries(id).await.expect("entries");
         assert_eq!(last.last().map(|e| e.body.as_str()), Some("Reopened"));
 
+        // Retention: a record about a pupil (Amy, no birth date here) is reviewed after six
+        // years; past review it is listed for a decision and can be kept, with a reason.
+        let far = NOW + 7 * 366 * 86_400;
+        assert_eq!(
+            store.incidents_past_review(school, far).await.expect("past"),
+            [id],
+            "{label}"
+        );
+        assert!(store.extend_review(school, id, 2, " ", &reader, far).await.is_err());
+        store
+            .extend_review(school, id, 2, "Police investigation still open", &reader, far)
+            .await
+            .expect("keep");
+        assert!(store.incidents_past_review(school, far).await.expect("past").is_empty());
+
         let audit = store.recent_audit(school, 50).await.expect("audit");
         assert_eq!(
             audit.iter().filter(|e| e.action == "incident.view").count(),
