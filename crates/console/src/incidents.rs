@@ -208,6 +208,7 @@ pub(crate) async fn create(
         people,
         urgent: f.urgent.is_some(),
         alert_id: None,
+        retain_other_years: state.config().retain_other_years,
     };
     if errors.is_empty() {
         match store.create_incident(school, &n, &actor(&user, addr), t).await {
@@ -333,8 +334,11 @@ pub(crate) async fn list(
             open: status != Status::Closed,
         })
         .collect();
+    let past = store.incidents_past_review(school, now()).await?;
+    let review = rows.iter().filter(|r| past.contains(&r.id)).cloned().collect();
     let page = IncidentsPage {
         title: "Online safety log".into(),
+        review,
         csrf,
         nav: Some(nav(&state, &user).await?),
         notice: q
@@ -430,7 +434,13 @@ async fn detail_page(
         actions: incidents::ACTIONS
             .iter()
             .map(|(n, l)| ((*n).to_owned(), (*l).to_owned()))
+            .chain(state.config().extra_actions.iter().map(|a| (a.clone(), a.clone())))
             .collect(),
+        lado: if i.concerns == incidents::Concerns::Pupils {
+            String::new()
+        } else {
+            state.config().lado.clone()
+        },
         can_add: may(user, &f, Action::Add),
         can_close: may(user, &f, Action::Close),
         error,
@@ -1032,6 +1042,7 @@ pub(crate) async fn from_alert(
         people,
         urgent: a.severity >= 5,
         alert_id: Some(a.id),
+        retain_other_years: state.config().retain_other_years,
     };
     let id = store.create_incident(school, &n, who, now()).await?;
     route_email(store, &state.config().public_url, school, id, 0, false).await?;

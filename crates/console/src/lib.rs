@@ -66,6 +66,13 @@ pub struct Config {
     /// Where files attached to incidents are kept (under their SHA-256); `None`: no
     /// attachments (some tests).
     pub attachments: Option<std::path::PathBuf>,
+    /// The local authority designated officer's contact details, shown on records about
+    /// staff and the headteacher.
+    pub lado: String,
+    /// The school's own actions, offered beside the fixed list.
+    pub extra_actions: Vec<String>,
+    /// Years a record not about pupils is kept before review.
+    pub retain_other_years: i64,
 }
 
 /// How failed sign-ins are slowed and then refused.
@@ -90,6 +97,9 @@ impl Default for Config {
             second_factor: SecondFactorRule::default(),
             pac: pac::Pac::default(),
             attachments: None,
+            lado: String::new(),
+            extra_actions: Vec::new(),
+            retain_other_years: 6,
         }
     }
 }

@@ -481,6 +481,8 @@ pub(crate) struct IncidentsPage {
     pub incidents: Vec<IncidentRow>,
     /// The reader's own reports: status only.
     pub mine: Vec<IncidentRow>,
+    /// Records the reader deals with that are past their review date, for a decision.
+    pub review: Vec<IncidentRow>,
 }
 
 #[derive(Template)]
@@ -547,6 +549,8 @@ pub(crate) struct IncidentPage {
     pub alert: Option<i64>,
     /// The next follow-up date (`YYYY-MM-DD`), or empty.
     pub follow_up_on: String,
+    /// The LADO's contact details, on records about staff or the headteacher.
+    pub lado: String,
     pub past_review: bool,
     /// (id, name, type, KiB, when)
     pub attachments: Vec<(i64, String, String, i64, String)>,

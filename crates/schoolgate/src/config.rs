@@ -40,12 +40,23 @@ pub struct IncidentsConfig {
     /// the route (the headteacher after the DSL team, the Chair after the headteacher).
     #[serde(deserialize_with = "duration")]
     pub escalate_after: Duration,
+    /// The LADO's contact details (name, phone, email), shown on records about staff and
+    /// the headteacher.
+    pub lado: String,
+    /// The school's own actions, offered beside the fixed list.
+    pub actions: Vec<String>,
+    /// Years a record not about pupils is kept before review (records about pupils are kept
+    /// until the youngest pupil's 25th birthday).
+    pub retain_other_years: u32,
 }
 
 impl Default for IncidentsConfig {
     fn default() -> Self {
         IncidentsConfig {
             escalate_after: Duration::from_secs(4 * 3600),
+            lado: String::new(),
+            actions: Vec::new(),
+            retain_other_years: 6,
         }
     }
 }
@@ -429,6 +440,15 @@ impl FileConfig {
                 direct: self.proxy.pac_direct.clone(),
             },
             attachments: Some(self.data.join("attachments")),
+            lado: self.incidents.lado.trim().to_owned(),
+            extra_actions: self
+                .incidents
+                .actions
+                .iter()
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+                .collect(),
+            retain_other_years: i64::from(self.incidents.retain_other_years.clamp(1, 100)),
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct NewIncident {
     pub urgent: bool,
     /// The monitoring alert it was escalated from.
     pub alert_id: Option<i64>,
+    /// Years a record not about pupils is kept before review (the school's rule).
+    pub retain_other_years: i64,
 }
 
 /// What access to an incident depends on (register::incidents::Record), read without the
@@ -105,9 +107,6 @@ pub struct NewEntry {
     pub reason: Option<String>,
 }
 
-/// Years a record not about pupils is kept before review.
-const RETAIN_OTHER_YEARS: i64 = 6;
-
 fn involved_name(i: Involved) -> &'static str {
     match i {
         Involved::Pupil => "pupil",
@@ -156,7 +155,7 @@ impl Store {
                 born_days.push(i64::from(d.to_julian_day()) - 2_440_588);
             }
         }
-        let review_at = register::incidents::review_at(concerns, &born_days, now, RETAIN_OTHER_YEARS);
+        let review_at = register::incidents::review_at(concerns, &born_days, now, n.retain_other_years);
         let ico_deadline =
             (n.category == Category::DataBreach).then_some(now + register::incidents::ICO_DECISION_HOURS * 3600);
         let id: i64 = sqlx::query(

@@ -463,3 +463,46 @@ async fn the_governors_report_counts_incidents_without_names_and_exports_csv() {
     assert!(csv.body.contains("group,KS1,3"), "{}", csv.body);
     assert!(!csv.body.contains(&name));
 }
+
+#[tokio::test]
+async fn a_concern_about_a_member_of_staff_goes_to_the_headteacher_alone_with_the_lado_shown() {
+    let server = demo(Some(&format!(
+        "{SESSIONS}\n[incidents]\nlado = \"County LADO, 01234 567890\"\nactions = [\"Safety plan agreed\"]\n"
+    )));
+    let teacher = sign_in_enrolled(&server, "mbell").await;
+    let form = teacher.get("/incidents/new").await;
+    let staff = form
+        .body
+        .split("<option value=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap_or_default().to_owned())
+        .find(|p| p.starts_with("Sophie Lindqvist"))
+        .expect("a member of staff in the list");
+    let csrf = hidden(&form.body, "csrf").expect("csrf");
+    let r = teacher
+        .post(
+            "/incidents/new",
+            &[
+                ("csrf", &csrf),
+                ("category", "staff_conduct"),
+                ("what", "Messaging a pupil on a personal account."),
+                ("person1", &staff),
+                ("part1", "responsible"),
+                ("place", "outside"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let id = r.location.expect("where").rsplit('=').next().expect("id").to_owned();
+    let dsl = sign_in_enrolled(&server, "dokoro").await;
+    assert_eq!(dsl.get(&format!("/incidents/{id}")).await.status, StatusCode::FORBIDDEN);
+    let head = sign_in_enrolled(&server, "hmarsh").await;
+    let page = head.get(&format!("/incidents/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("County LADO, 01234 567890"), "{}", page.body);
+    assert!(
+        page.body.contains("<option value=\"Safety plan agreed\">"),
+        "{}",
+        page.body
+    );
+}

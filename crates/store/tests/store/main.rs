@@ -1275,6 +1275,7 @@ async fn incidents_are_recorded_read_with_audit_and_their_chronology_is_append_o
             }],
             urgent: true,
             alert_id: None,
+            retain_other_years: 6,
         };
         let bad = NewIncident {
             what: " ".into(),
