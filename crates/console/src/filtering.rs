@@ -351,10 +351,7 @@ pub(crate) async fn save_group(
             "Say why you are making this change: the reason goes into the change log (DfE filtering standard).".into(),
         );
     }
-    let actor = store::Actor {
-        label: format!("account:{} {}", user.account.id.0, user.account.username),
-        origin: addr.ip().to_string(),
-    };
+    let actor = user.actor(addr);
     match policy.check(&group) {
         Err(e) => errors.push(e.message),
         Ok(checked) => {

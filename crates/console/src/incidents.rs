@@ -23,13 +23,6 @@ use crate::templates::{EntryRow, IncidentPage, IncidentRow, IncidentsPage, NewIn
 use crate::web::{CsrfToken, CurrentUser};
 use crate::{AppState, now};
 
-fn actor(user: &CurrentUser, addr: SocketAddr) -> store::Actor {
-    store::Actor {
-        label: format!("account:{} {}", user.account.id.0, user.account.username),
-        origin: addr.ip().to_string(),
-    }
-}
-
 fn can_record(user: &CurrentUser) -> Result<(), ConsoleError> {
     match user.account.kind {
         PersonKind::Staff | PersonKind::Governor => Ok(()),
@@ -44,6 +37,16 @@ fn may(user: &CurrentUser, f: &IncidentFacts, action: Action) -> bool {
         sealed_to: f.sealed_to.as_deref(),
     };
     incidents::may(user.account.person, user.authority.roles(), &record, action)
+}
+
+/// What part of the school a person on the register is, for routing.
+fn involved_of(p: &store::PersonRecord) -> Involved {
+    match p.kind {
+        PersonKind::Pupil => Involved::Pupil,
+        PersonKind::Staff | PersonKind::Governor if p.roles.contains(&Role::Headteacher) => Involved::Headteacher,
+        PersonKind::Staff | PersonKind::Governor => Involved::Staff,
+        PersonKind::Visitor => Involved::Other,
+    }
 }
 
 /// `Given Family (group) #id`: how the form's people list names a person, so that the
@@ -173,14 +176,7 @@ pub(crate) async fn create(
         match person_id_in(who) {
             Some(id) => match store.person(school, id).await {
                 Ok(p) => {
-                    let involved = match p.kind {
-                        PersonKind::Pupil => Involved::Pupil,
-                        PersonKind::Staff | PersonKind::Governor if p.roles.contains(&Role::Headteacher) => {
-                            Involved::Headteacher
-                        }
-                        PersonKind::Staff | PersonKind::Governor => Involved::Staff,
-                        PersonKind::Visitor => Involved::Other,
-                    };
+                    let involved = involved_of(&p);
                     people.push(NewInvolved {
                         person: Some(id),
                         name: p.full_name(),
@@ -211,7 +207,7 @@ pub(crate) async fn create(
         retain_other_years: state.config().retain_other_years,
     };
     if errors.is_empty() {
-        match store.create_incident(school, &n, &actor(&user, addr), t).await {
+        match store.create_incident(school, &n, &user.actor(addr), t).await {
             Ok(id) => {
                 route_email(store, &state.config().public_url, school, id, 0, false).await?;
                 return Ok(Redirect::to(&format!("/incidents?recorded={id}")).into_response());
@@ -376,7 +372,7 @@ async fn detail_page(
     }
     let store = state.store();
     let i = store
-        .read_incident(user.account.school, id, &actor(user, addr), false, now())
+        .read_incident(user.account.school, id, &user.actor(addr), false, now())
         .await?;
     let entries = store
         .incident_entries(id)
@@ -549,7 +545,7 @@ pub(crate) async fn work(
 ) -> Result<Response, ConsoleError> {
     let facts = facts_of(&state, &user, id).await?;
     let school = user.account.school;
-    let who = actor(&user, addr);
+    let who = user.actor(addr);
     let t = now();
     let result = match f.op.as_str() {
         "follow_up" => {
@@ -728,7 +724,7 @@ pub(crate) async fn seal(
     }
     state
         .store()
-        .seal_incident(user.account.school, id, &people, &actor(&user, addr), now())
+        .seal_incident(user.account.school, id, &people, &user.actor(addr), now())
         .await?;
     Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
 }
@@ -754,7 +750,7 @@ pub(crate) async fn person_record(
     let school = user.account.school;
     let store = state.store();
     let p = store.person(school, person).await?;
-    let who = actor(&user, addr);
+    let who = user.actor(addr);
     store
         .audit(
             school,
@@ -841,7 +837,7 @@ pub(crate) async fn export_record(
     let school = user.account.school;
     let store = state.store();
     let p = store.person(school, person).await?;
-    let who = actor(&user, addr);
+    let who = user.actor(addr);
     let about = store.incidents_about(school, person).await?;
     let facts = store.incident_facts(school, None).await?;
     let mut records = Vec::new();
@@ -955,7 +951,7 @@ pub(crate) async fn flag_monitored(
             PersonId(person),
             &f.reason,
             &f.review_on,
-            &actor(&user, addr),
+            &user.actor(addr),
             now(),
         )
         .await
@@ -1000,12 +996,7 @@ pub(crate) async fn from_alert(
         && let Some(account) = store.account_by_username(username).await?
     {
         let p = store.person(school, account.person).await?;
-        let involved = match p.kind {
-            PersonKind::Pupil => Involved::Pupil,
-            PersonKind::Staff | PersonKind::Governor if p.roles.contains(&Role::Headteacher) => Involved::Headteacher,
-            PersonKind::Staff | PersonKind::Governor => Involved::Staff,
-            PersonKind::Visitor => Involved::Other,
-        };
+        let involved = involved_of(&p);
         // Who wrote or searched it is the one the concern is for; for staff that makes it a
         // matter for the headteacher, as the alert already was.
         let part = if involved == Involved::Pupil {
@@ -1184,7 +1175,7 @@ pub(crate) async fn attach(
             &safe_name(&name),
             mime,
             bytes.len() as i64,
-            &actor(&user, addr),
+            &user.actor(addr),
             now(),
         )
         .await?;
@@ -1219,7 +1210,7 @@ pub(crate) async fn attachment(
     store
         .audit(
             user.account.school,
-            actor(&user, addr).entry(
+            user.actor(addr).entry(
                 now(),
                 "incident.attachment.view",
                 &format!("incident:{id}"),
@@ -1359,7 +1350,8 @@ pub(crate) async fn report_csv(
         .store()
         .audit(
             user.account.school,
-            actor(&user, addr).entry(now(), "incident.report.export", &format!("term:{name}"), "{}".into()),
+            user.actor(addr)
+                .entry(now(), "incident.report.export", &format!("term:{name}"), "{}".into()),
         )
         .await?;
     let disposition = format!("attachment; filename=\"online-safety-{name}.csv\"");

@@ -102,10 +102,7 @@ pub(crate) async fn log(
         .store()
         .search_events(school, &filter, PAGE, (page - 1) * PAGE)
         .await?;
-    let actor = store::Actor {
-        label: format!("account:{} {}", user.account.id.0, user.account.username),
-        origin: addr.ip().to_string(),
-    };
+    let actor = user.actor(addr);
     let details = serde_json::json!({"person": filter.person, "group": filter.group, "verdict": filter.verdict, "category": filter.category,
         "name": filter.name, "from_ms": filter.from_ms, "to_ms": filter.to_ms, "page": page}).to_string();
     state

@@ -53,13 +53,6 @@ fn can_configure(a: &Authority) -> bool {
         .any(|r| matches!(r, Role::Headteacher | Role::Dsl | Role::OnlineSafetyLead))
 }
 
-fn actor(user: &CurrentUser, addr: SocketAddr) -> store::Actor {
-    store::Actor {
-        label: format!("account:{} {}", user.account.id.0, user.account.username),
-        origin: addr.ip().to_string(),
-    }
-}
-
 /// A time as the school reads it: UK local time.
 pub(crate) fn uk_time(unix: i64) -> String {
     let local = unix + policy::rules::uk_offset(unix);
@@ -151,7 +144,7 @@ pub(crate) async fn alerts_page(
     };
     let alerts = state
         .store()
-        .alerts(user.account.school, scope, status, 200, &actor(&user, addr), now())
+        .alerts(user.account.school, scope, status, 200, &user.actor(addr), now())
         .await?;
     let page = AlertsPage {
         title: "Alerts".into(),
@@ -175,7 +168,7 @@ pub(crate) async fn alert_page(
     let scope = scope(&user)?;
     let a = state
         .store()
-        .alert(user.account.school, id, scope, &actor(&user, addr), now())
+        .alert(user.account.school, id, scope, &user.actor(addr), now())
         .await?;
     let page = AlertPage {
         title: format!("Alert {id}"),
@@ -205,7 +198,7 @@ pub(crate) async fn triage(
 ) -> Result<Response, ConsoleError> {
     let scope = scope(&user)?;
     let school = user.account.school;
-    let who = actor(&user, addr);
+    let who = user.actor(addr);
     let store = state.store();
     let triage = match form.action.as_str() {
         "dismiss" => {
@@ -344,7 +337,7 @@ pub(crate) async fn save_settings(
     configurer(&user)?;
     let school = user.account.school;
     let store = state.store();
-    let who = actor(&user, addr);
+    let who = user.actor(addr);
     let t = now();
     let mut errors = Vec::new();
     let mut new_token = None;

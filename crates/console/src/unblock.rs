@@ -378,10 +378,7 @@ pub(crate) async fn answer_request(
     let school = user.account.school;
     let store = state.store();
     let request = store.unblock_request(school, id).await?;
-    let actor = store::Actor {
-        label: format!("account:{} {}", user.account.id.0, user.account.username),
-        origin: addr.ip().to_string(),
-    };
+    let actor = user.actor(addr);
     let t = now();
     let mut errors = Vec::new();
     let answer = if form.action == "decline" {

@@ -205,6 +205,16 @@ pub(crate) struct CurrentUser {
     pub authority: Authority,
 }
 
+impl CurrentUser {
+    /// Who is acting, for the audit log: their account, from `addr`.
+    pub(crate) fn actor(&self, addr: std::net::SocketAddr) -> store::Actor {
+        store::Actor {
+            label: format!("account:{} {}", self.account.id.0, self.account.username),
+            origin: addr.ip().to_string(),
+        }
+    }
+}
+
 /// Where to send a browser that is not (or no longer) signed in.
 fn to_sign_in(parts: &Parts, reason: &str) -> Response {
     let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/dashboard");

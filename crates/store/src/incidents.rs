@@ -107,6 +107,32 @@ pub struct NewEntry {
     pub reason: Option<String>,
 }
 
+/// Adds an entry the system writes for a change (status, decision, attachment) to a
+/// chronology, in the caller's transaction.
+async fn system_entry_on(
+    conn: &mut sqlx::AnyConnection,
+    id: i64,
+    now: i64,
+    happened_at: i64,
+    actor: &Actor,
+    kind: &str,
+    body: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, body) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(happened_at)
+    .bind(&actor.label)
+    .bind(kind)
+    .bind(body)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 fn involved_name(i: Involved) -> &'static str {
     match i {
         Involved::Pupil => "pupil",
@@ -191,16 +217,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query(
-            "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, body) \
-             VALUES ($1, $2, $3, $4, 'status', 'Recorded')",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(n.occurred_at)
-        .bind(&actor.label)
-        .execute(&mut *tx)
-        .await?;
+        system_entry_on(&mut tx, id, now, n.occurred_at, actor, "status", "Recorded").await?;
         let details = if concerns == Concerns::Pupils {
             json!({"category": n.category.name(), "urgent": n.urgent}).to_string()
         } else {
@@ -457,16 +474,7 @@ impl Store {
             (_, Status::Closed) => format!("Closed: {}", outcome.unwrap_or_default()),
             _ => format!("Now {}", to.label().to_lowercase()),
         };
-        sqlx::query(
-            "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, body) \
-             VALUES ($1, $2, $2, $3, 'status', $4)",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(&actor.label)
-        .bind(&body)
-        .execute(&mut *tx)
-        .await?;
+        system_entry_on(&mut tx, id, now, now, actor, "status", &body).await?;
         append_on(
             &mut tx,
             school,
@@ -622,15 +630,15 @@ impl Store {
                 "There is no ICO decision waiting on this record.".into(),
             ));
         }
-        sqlx::query(
-            "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, body) \
-             VALUES ($1, $2, $2, $3, 'decision', $4)",
+        system_entry_on(
+            &mut tx,
+            id,
+            now,
+            now,
+            actor,
+            "decision",
+            &format!("Data breach {decision}: {}", reason.trim()),
         )
-        .bind(id)
-        .bind(now)
-        .bind(&actor.label)
-        .bind(format!("Data breach {decision}: {}", reason.trim()))
-        .execute(&mut *tx)
         .await?;
         append_on(
             &mut tx,
@@ -933,15 +941,15 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
-        sqlx::query(
-            "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, body) \
-             VALUES ($1, $2, $2, $3, 'note', $4)",
+        system_entry_on(
+            &mut tx,
+            id,
+            now,
+            now,
+            actor,
+            "note",
+            &format!("Attached a file ({mime}, {} KiB)", (size + 1023) / 1024),
         )
-        .bind(id)
-        .bind(now)
-        .bind(&actor.label)
-        .bind(format!("Attached a file ({mime}, {} KiB)", (size + 1023) / 1024))
-        .execute(&mut *tx)
         .await?;
         append_on(
             &mut tx,
@@ -1063,19 +1071,19 @@ impl Store {
             .bind(school.0)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO incident_entries (incident_id, written_at, happened_at, author, kind, body) \
-             VALUES ($1, $2, $2, $3, 'decision', $4)",
+        system_entry_on(
+            &mut tx,
+            id,
+            now,
+            now,
+            actor,
+            "decision",
+            &format!(
+                "Kept for {} more years at review: {}",
+                years.clamp(1, 25),
+                reason.trim()
+            ),
         )
-        .bind(id)
-        .bind(now)
-        .bind(&actor.label)
-        .bind(format!(
-            "Kept for {} more years at review: {}",
-            years.clamp(1, 25),
-            reason.trim()
-        ))
-        .execute(&mut *tx)
         .await?;
         append_on(
             &mut tx,

@@ -500,19 +500,7 @@ impl Store {
         if claimed.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO mail_outbox (school_id, kind, recipients, subject, text_body, html_body, created_at, \
-             next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        )
-        .bind(school.0)
-        .bind(&mail.kind)
-        .bind(mail.recipients.join(","))
-        .bind(&mail.subject)
-        .bind(&mail.text)
-        .bind(&mail.html)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        crate::outbox::insert_mail_on(&mut tx, school, mail, now).await?;
         tx.commit().await?;
         Ok(true)
     }

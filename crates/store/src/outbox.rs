@@ -92,23 +92,35 @@ fn mail_from_row(r: &sqlx::any::AnyRow) -> Result<Mail> {
 const MAIL_COLUMNS: &str =
     "id, school_id, kind, recipients, subject, text_body, html_body, created_at, attempts, last_error, sent_at";
 
+/// Writes an email into the outbox on `conn` (a transaction of the caller's, so that the
+/// email and what it is about are written together), due now.
+pub(crate) async fn insert_mail_on(
+    conn: &mut sqlx::AnyConnection,
+    school: SchoolId,
+    m: &NewMail,
+    now: i64,
+) -> Result<i64> {
+    Ok(sqlx::query(
+        "INSERT INTO mail_outbox (school_id, kind, recipients, subject, text_body, html_body, created_at, \
+         next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+    )
+    .bind(school.0)
+    .bind(&m.kind)
+    .bind(m.recipients.join(","))
+    .bind(&m.subject)
+    .bind(&m.text)
+    .bind(&m.html)
+    .bind(now)
+    .fetch_one(conn)
+    .await?
+    .try_get("id")?)
+}
+
 impl Store {
     /// Puts an email in the outbox, due now.
     pub async fn queue_mail(&self, school: SchoolId, m: &NewMail, now: i64) -> Result<i64> {
-        Ok(sqlx::query(
-            "INSERT INTO mail_outbox (school_id, kind, recipients, subject, text_body, html_body, created_at, \
-             next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-        )
-        .bind(school.0)
-        .bind(&m.kind)
-        .bind(m.recipients.join(","))
-        .bind(&m.subject)
-        .bind(&m.text)
-        .bind(&m.html)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("id")?)
+        let mut conn = self.pool.acquire().await?;
+        insert_mail_on(&mut conn, school, m, now).await
     }
 
     /// Queues the copies of a digest of `kind` for `period`, unless it was queued already
@@ -139,21 +151,7 @@ impl Store {
         }
         let mut ids = Vec::new();
         for m in mails {
-            let id: i64 = sqlx::query(
-                "INSERT INTO mail_outbox (school_id, kind, recipients, subject, text_body, html_body, created_at, \
-                 next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-            )
-            .bind(school.0)
-            .bind(&m.kind)
-            .bind(m.recipients.join(","))
-            .bind(&m.subject)
-            .bind(&m.text)
-            .bind(&m.html)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("id")?;
-            ids.push(id);
+            ids.push(insert_mail_on(&mut tx, school, m, now).await?);
         }
         tx.commit().await?;
         Ok(Some(ids))
