@@ -263,15 +263,18 @@ async fn a_teacher_records_a_concern_and_the_dsl_closes_it_in_a_browser() {
         .click()
         .await
         .expect("add");
-    let chronology = d
-        .query(By::Id("chronology"))
-        .with_text(testkit::thirtyfour::stringmatch::StringMatch::new("Phoned her mum").partial())
-        .first()
-        .await
-        .expect("the entry")
-        .text()
-        .await
-        .expect("text");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let chronology = loop {
+        let source = d.source().await.unwrap_or_default();
+        if source.contains("Phoned her mum") {
+            break source;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the entry did not appear: {source}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     assert!(chronology.contains("Parents or carers informed"), "{chronology}");
     find(By::Id("outcome"))
         .await
@@ -283,15 +286,20 @@ async fn a_teacher_records_a_concern_and_the_dsl_closes_it_in_a_browser() {
         .click()
         .await
         .expect("close");
-    let facts = d
-        .query(By::Css("dl.facts"))
-        .with_text(testkit::thirtyfour::stringmatch::StringMatch::new("Closed").partial())
-        .first()
-        .await
-        .expect("closed")
-        .text()
-        .await
-        .expect("text");
+    // Read the page source until the closed record has loaded (an element found while
+    // the page is still changing can go stale).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let facts = loop {
+        let source = d.source().await.unwrap_or_default();
+        if source.contains("Closed: Parents aware") {
+            break source;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the record did not close: {source}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     assert!(facts.contains("Parents aware"), "{facts}");
     browser.close().await;
 }

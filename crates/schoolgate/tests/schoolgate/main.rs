@@ -30,6 +30,16 @@ pub fn run(args: &[&str], data: &std::path::Path) -> (i32, String, String) {
     )
 }
 
+/// The emails that are not the daily digest or weekly summary: a test server with a mail
+/// server sends the digest as soon as it starts after the digest time, which tests about
+/// alert and incident emails must not count.
+pub fn not_digests(mails: Vec<testkit::smtp::Received>) -> Vec<testkit::smtp::Received> {
+    mails
+        .into_iter()
+        .filter(|m| !m.data.contains("Online safety digest for") && !m.data.contains("Weekly online safety summary"))
+        .collect()
+}
+
 /// A file under `tests/data`.
 pub fn fixture(name: &str) -> String {
     format!("{}/../../tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
