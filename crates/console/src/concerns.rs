@@ -95,7 +95,7 @@ impl Concerns {
         school_name: String,
         console_url: String,
     ) -> Result<Concerns, StoreError> {
-        let loaded = build(&store, school).await?;
+        let loaded = build(read_source(&store, school).await?)?;
         Ok(Concerns {
             store,
             school,
@@ -119,11 +119,11 @@ impl Concerns {
     /// Rebuilds from the store if anything changed (settings, lexicon lines, switches,
     /// dismissals); the console calls it after each change, the worker now and then.
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let stamp = stamp(&self.store, self.school).await?;
-        if stamp == self.loaded().stamp {
+        let src = read_source(&self.store, self.school).await?;
+        if stamp(&src) == self.loaded().stamp {
             return Ok(());
         }
-        let fresh = Arc::new(build(&self.store, self.school).await?);
+        let fresh = Arc::new(build(src)?);
         match self.loaded.write() {
             Ok(mut l) => *l = fresh,
             Err(p) => *p.into_inner() = fresh,
@@ -380,53 +380,64 @@ impl Concerns {
     }
 }
 
-async fn stamp(store: &Store, school: SchoolId) -> Result<String, StoreError> {
-    use sha2::{Digest, Sha256};
-    let (settings, _) = store.monitor_state(school).await?;
-    let mut h = Sha256::new();
-    h.update(settings.as_bytes());
-    for (id, line) in store.school_lexicon(school).await? {
-        h.update(format!("\n{id}:{line}").as_bytes());
-    }
-    h.update(format!("\noff:{}", store.categories_off(school).await?.join(",")).as_bytes());
-    h.update(format!("\ndismissed:{}", store.dismissals(school).await?.len()).as_bytes());
-    Ok(hex::encode(h.finalize()))
+/// What a school's monitoring is built from, read from the store once.
+struct Source {
+    settings: String,
+    lines: Vec<(i64, String)>,
+    off: Vec<String>,
+    dismissals: Vec<store::Dismissal>,
 }
 
-async fn build(store: &Store, school: SchoolId) -> Result<Loaded, StoreError> {
-    let (settings_text, _) = store.monitor_state(school).await?;
-    let settings = if settings_text.trim().is_empty() {
+async fn read_source(store: &Store, school: SchoolId) -> Result<Source, StoreError> {
+    Ok(Source {
+        settings: store.monitor_state(school).await?.0,
+        lines: store.school_lexicon(school).await?,
+        off: store.categories_off(school).await?,
+        dismissals: store.dismissals(school).await?,
+    })
+}
+
+/// A fingerprint of the source: when it is unchanged, nothing needs compiling again.
+fn stamp(src: &Source) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(src.settings.as_bytes());
+    for (id, line) in &src.lines {
+        h.update(format!("\n{id}:{line}").as_bytes());
+    }
+    h.update(format!("\noff:{}", src.off.join(",")).as_bytes());
+    h.update(format!("\ndismissed:{}", src.dismissals.len()).as_bytes());
+    hex::encode(h.finalize())
+}
+
+fn build(src: Source) -> Result<Loaded, StoreError> {
+    let stamp = stamp(&src);
+    let settings = if src.settings.trim().is_empty() {
         Settings::default()
     } else {
         // Checked when saved; a stored text this version cannot read keeps the defaults
         // rather than switching monitoring off.
-        Settings::from_toml(&settings_text).unwrap_or_else(|e| {
+        Settings::from_toml(&src.settings).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "stored monitoring settings are unreadable; using the defaults");
             Settings::default()
         })
     };
     let mut entries = monitor::default_lexicon();
-    let lines = store.school_lexicon(school).await?;
-    let text: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    let text: String = src.lines.iter().map(|(_, l)| format!("{l}\n")).collect();
     match monitor::lexicon::parse("school lexicon", &text) {
         Ok(mut own) => entries.append(&mut own),
         Err(errors) => tracing::warn!(errors = errors.len(), "stored lexicon lines are unreadable; left out"),
     }
-    let off: Vec<Category> = store
-        .categories_off(school)
-        .await?
-        .iter()
-        .filter_map(|c| c.parse().ok())
-        .collect();
+    let off: Vec<Category> = src.off.iter().filter_map(|c| c.parse().ok()).collect();
     let matcher = Matcher::new(entries, &off).map_err(StoreError::Invalid)?;
     let mut dismissals: HashMap<String, Vec<String>> = HashMap::new();
-    for d in store.dismissals(school).await? {
+    for d in src.dismissals {
         dismissals.entry(d.phrase).or_default().push(d.context);
     }
     Ok(Loaded {
         matcher,
         settings,
         dismissals,
-        stamp: stamp(store, school).await?,
+        stamp,
     })
 }

@@ -144,18 +144,19 @@ impl Matcher {
 
     fn record(&self, n: &Normalised, pattern: usize, s: usize, e: usize, found: &mut Vec<Match>) {
         let (start, end) = n.original_range(s, e);
+        // Context words count near the phrase (the same sentence or so), not anywhere in a
+        // long text.
+        let near = window(&n.text, s, e);
         for &i in &self.pattern_entries[pattern] {
             let entry = &self.entries[i];
-            if !self.except[i].is_empty() && self.except[i].iter().any(|w| has_word(window(&n.text, s, e), w)) {
+            if !self.except[i].is_empty() && self.except[i].iter().any(|w| has_word(near, w)) {
                 continue;
             }
             let mut severity = i16::from(entry.severity);
             let mut context = Vec::new();
             if !self.raise[i].is_empty() || !self.lower[i].is_empty() {
-                // Context counts near the phrase (the same sentence or so), not anywhere in
-                // a long text: each word present counts once, so "cut myself on the paper
-                // accidentally" is two steps less worrying than "cut myself".
-                let near = window(&n.text, s, e);
+                // Each word present counts once, so "cut myself on the paper accidentally"
+                // is two steps less worrying than "cut myself".
                 for (k, w) in self.raise[i].iter().enumerate() {
                     if has_word(near, w) {
                         severity += 1;

@@ -180,6 +180,23 @@ async fn sign_in(d: &WebDriver, server: &testkit::server::Server, username: &str
     find(By::Css("table caption")).await;
 }
 
+/// The page's source once it contains `text`. Reading the source, rather than holding an
+/// element, cannot go stale while a page that a click asked for is still loading.
+async fn source_with(d: &WebDriver, text: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let source = d.source().await.unwrap_or_default();
+        if source.contains(text) {
+            return source;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{text:?} did not appear: {source}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Issue 7's round in a browser: a teacher records a concern about a pupil; the DSL sees
 /// it on their dashboard, adds an action and closes it.
 #[tokio::test]
@@ -263,18 +280,7 @@ async fn a_teacher_records_a_concern_and_the_dsl_closes_it_in_a_browser() {
         .click()
         .await
         .expect("add");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let chronology = loop {
-        let source = d.source().await.unwrap_or_default();
-        if source.contains("Phoned her mum") {
-            break source;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the entry did not appear: {source}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let chronology = source_with(d, "Phoned her mum").await;
     assert!(chronology.contains("Parents or carers informed"), "{chronology}");
     find(By::Id("outcome"))
         .await
@@ -286,20 +292,7 @@ async fn a_teacher_records_a_concern_and_the_dsl_closes_it_in_a_browser() {
         .click()
         .await
         .expect("close");
-    // Read the page source until the closed record has loaded (an element found while
-    // the page is still changing can go stale).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let facts = loop {
-        let source = d.source().await.unwrap_or_default();
-        if source.contains("Closed: Parents aware") {
-            break source;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the record did not close: {source}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let facts = source_with(d, "Closed: Parents aware").await;
     assert!(facts.contains("Parents aware"), "{facts}");
     browser.close().await;
 }
