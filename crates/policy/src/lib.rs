@@ -31,6 +31,7 @@
 pub mod category;
 pub mod decision;
 pub mod domain;
+pub mod gate;
 pub mod index;
 pub mod list;
 pub mod mapping;

@@ -501,6 +501,14 @@ pub fn defaults() -> Vec<(&'static str, GroupPolicy)> {
         block: names(&visitor_block),
         ..base.clone()
     };
+    // The agreement gate's walled garden: the early years' education sites and the
+    // education category, nothing else, until the agreement is signed.
+    let unsigned = GroupPolicy {
+        allow_categories: names(&[Category::Education]),
+        allow: EYFS_ALLOW.iter().map(|s| s.to_string()).collect(),
+        default: DefaultVerdict::Deny,
+        ..base.clone()
+    };
     let unidentified = GroupPolicy {
         block: names(&pupil_and_games),
         ..base
@@ -512,6 +520,7 @@ pub fn defaults() -> Vec<(&'static str, GroupPolicy)> {
         ("Staff", staff),
         ("Visitors", visitors),
         ("unidentified", unidentified),
+        (crate::gate::UNSIGNED, unsigned),
     ]
 }
 

@@ -236,6 +236,64 @@ pub fn parse<R: Read>(origin: &str, input: R) -> Result<ImportBatch, ImportRejec
     Ok(ImportBatch { people, kinds })
 }
 
+/// The header and the good rows of a CSV file, each row with its line, for the registers'
+/// importers; rows that cannot be read at all are in the errors, by line.
+pub(crate) struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<(u64, csv::StringRecord)>,
+    pub errors: Vec<RowError>,
+}
+
+pub(crate) fn read_table<R: Read>(origin: &str, input: R) -> Result<Table, ImportRejected> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let headers = match reader.headers() {
+        Ok(h) => h.iter().map(|h| h.trim_start_matches('\u{feff}').to_owned()).collect(),
+        Err(e) => {
+            return Err(ImportRejected {
+                origin: origin.to_owned(),
+                errors: vec![RowError {
+                    line: 1,
+                    reason: format!("the header row cannot be read: {e}"),
+                }],
+            });
+        }
+    };
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for record in reader.records() {
+        match record {
+            Ok(r) if r.iter().all(str::is_empty) => {}
+            Ok(r) => rows.push((r.position().map(|p| p.line()).unwrap_or(0), r)),
+            Err(e) => errors.push(RowError {
+                line: e.position().map(|p| p.line()).unwrap_or(0),
+                reason: csv_reason(&e),
+            }),
+        }
+    }
+    Ok(Table { headers, rows, errors })
+}
+
+/// A header reduced to its letters and digits, lower case: `Serial No.` is `serialno`.
+pub(crate) fn header_key(header: &str) -> String {
+    header
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Reads yes or no as a spreadsheet writes it.
+pub(crate) fn parse_yes_no(text: &str) -> Option<bool> {
+    match text.trim().to_lowercase().as_str() {
+        "yes" | "y" | "true" | "1" => Some(true),
+        "no" | "n" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 fn csv_reason(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
@@ -385,7 +443,8 @@ fn parse_role(text: &str) -> Option<Role> {
     })
 }
 
-fn parse_date(text: &str) -> Option<Date> {
+/// Reads a day as `YYYY-MM-DD` or the UK's `DD/MM/YYYY`.
+pub fn parse_date(text: &str) -> Option<Date> {
     let iso = format_description!("[year]-[month]-[day]");
     let uk = format_description!("[day]/[month]/[year]");
     Date::parse(text, &iso).or_else(|_| Date::parse(text, &uk)).ok()

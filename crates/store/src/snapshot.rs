@@ -122,8 +122,9 @@ impl Store {
                     p.allow.push(entry);
                 }
             }
-            let pupil =
-                record.group == UNIDENTIFIED || pupil_groups.iter().any(|g| g.eq_ignore_ascii_case(&record.group));
+            let pupil = record.group == UNIDENTIFIED
+                || record.group == policy::gate::UNSIGNED
+                || pupil_groups.iter().any(|g| g.eq_ignore_ascii_case(&record.group));
             builder.add_group(&record.group, &p, pupil);
         }
         for e in &exceptions {
