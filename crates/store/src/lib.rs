@@ -25,6 +25,7 @@ mod incidents;
 mod monitor;
 mod outbox;
 mod people;
+mod registers;
 mod schools;
 mod snapshot;
 mod unblock;
@@ -45,6 +46,10 @@ pub use incidents::{Entry, Incident, IncidentFacts, NewEntry, NewIncident, NewIn
 pub use monitor::{Alert, AlertCount, AlertScope, Dismissal, MonitorToken, NewAlert, Recorded, Triage};
 pub use outbox::{BlockedCategory, Mail, MonitoredEvent, NewMail, Recipient};
 pub use people::{GroupSummary, ImportSummary, NewPerson, PersonRecord};
+pub use registers::{
+    AgreementStanding, AgreementVersion, ConfiscationRecord, ConsentAnswer, HardwareRecord, Loan, ReviewRecord,
+    ReviewText, Signature, SoftwareRecord, TrainingNeed, TrainingRecord,
+};
 pub use schools::School;
 pub use snapshot::{SnapshotError, SnapshotReport, UNIDENTIFIED};
 pub use unblock::{Answer, Exception, NewUnblockRequest, Scope, UnblockRequest};

@@ -94,10 +94,11 @@ pub struct ImportSummary {
     pub leavers: u64,
 }
 
-const PERSON_COLUMNS: &str = "p.id, p.school_id, p.kind, p.external_id, p.given_name, p.family_name, p.year_group, \
+pub(crate) const PERSON_COLUMNS: &str = "p.id, p.school_id, p.kind, p.external_id, p.given_name, p.family_name, p.year_group, \
     p.group_id, g.name AS group_name, p.email, p.date_of_birth, p.class, p.job_title, p.roles, p.permissions, \
     p.status, p.expires_at, a.username";
-const PERSON_FROM: &str = "people p LEFT JOIN groups g ON g.id = p.group_id LEFT JOIN accounts a ON a.person_id = p.id";
+pub(crate) const PERSON_FROM: &str =
+    "people p LEFT JOIN groups g ON g.id = p.group_id LEFT JOIN accounts a ON a.person_id = p.id";
 
 impl Store {
     /// Adds a person to their default group, with an audit entry.

@@ -6,6 +6,8 @@ use register::people::{PersonKind, PersonStatus, SchoolId, YearGroup};
 use register::roles::Role;
 use store::{Actor, Database, EventFilter, NewAccount, NewList, NewPerson, SessionStage, Store, StoreError};
 
+mod registers;
+
 const NOW: i64 = 1_790_000_000;
 
 async fn each_database<F, Fut>(test: &str, body: F)
