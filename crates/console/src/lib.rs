@@ -28,6 +28,7 @@ mod logs;
 pub mod monitoring;
 pub mod pac;
 mod pages;
+pub mod registers;
 mod sign_in;
 mod templates;
 pub mod unblock;
@@ -73,9 +74,19 @@ pub struct Config {
     pub extra_actions: Vec<String>,
     /// Years a record not about pupils is kept before review.
     pub retain_other_years: i64,
+    /// The first day of the academic year, from which agreements and consent renew.
+    pub year_start: register::agreements::YearStart,
 }
 
 /// How failed sign-ins are slowed and then refused.
+/// The school's calendar day (UK local time) at `unix`: the day registers count from.
+pub fn uk_today(unix: i64) -> time::Date {
+    let local = unix + policy::rules::uk_offset(unix);
+    time::OffsetDateTime::from_unix_timestamp(local)
+        .map(|t| t.date())
+        .unwrap_or(time::Date::MIN)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInLimits {
     /// Failed attempts on one username within `window` after which it is locked.
@@ -100,6 +111,7 @@ impl Default for Config {
             lado: String::new(),
             extra_actions: Vec::new(),
             retain_other_years: 6,
+            year_start: register::agreements::YearStart::default(),
         }
     }
 }
@@ -254,6 +266,56 @@ pub fn router(state: AppState) -> Router {
         .route("/people/{id}/record", get(incidents::person_record))
         .route("/people/{id}/record/export", get(incidents::export_record))
         .route("/people/{id}/monitored", post(incidents::flag_monitored))
+        .route(
+            "/agreement",
+            get(registers::own_agreement).post(registers::sign_own_agreement),
+        )
+        .route("/registers", get(registers::due_page))
+        .route("/registers/agreements", get(registers::agreements))
+        .route("/registers/agreements.csv", get(registers::agreements_csv))
+        .route("/registers/agreements/publish", post(registers::publish_agreement))
+        .route("/registers/agreements/gate", post(registers::set_gate))
+        .route("/registers/agreements/sign", post(registers::record_signature))
+        .route("/registers/agreements/remind", post(registers::remind))
+        .route("/registers/photos", get(registers::photos))
+        .route(
+            "/registers/consent/{id}",
+            get(registers::consent).post(registers::record_consent),
+        )
+        .route("/registers/consent.csv", get(registers::consent_csv))
+        .route(
+            "/registers/consent/import",
+            post(registers::import_consent).layer(axum::extract::DefaultBodyLimit::max(registers::MAX_CSV + 64 * 1024)),
+        )
+        .route(
+            "/registers/training",
+            get(registers::training).post(registers::record_training),
+        )
+        .route("/registers/training.csv", get(registers::training_csv))
+        .route(
+            "/registers/assets",
+            get(registers::assets).post(registers::save_hardware),
+        )
+        .route(
+            "/registers/assets/import",
+            post(registers::import_hardware)
+                .layer(axum::extract::DefaultBodyLimit::max(registers::MAX_CSV + 64 * 1024)),
+        )
+        .route("/registers/assets/{id}", get(registers::asset))
+        .route("/registers/assets/{id}/loan", post(registers::loan))
+        .route("/registers/assets/{id}/dispose", post(registers::dispose))
+        .route("/registers/hardware.csv", get(registers::hardware_csv))
+        .route("/registers/software", post(registers::add_software))
+        .route("/registers/software.csv", get(registers::software_csv))
+        .route(
+            "/registers/confiscations",
+            get(registers::confiscations).post(registers::confiscate),
+        )
+        .route("/registers/reviews", get(registers::reviews))
+        .route(
+            "/registers/reviews/{kind}",
+            get(registers::review).post(registers::work_review),
+        )
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::csrf))
         .layer(axum::middleware::from_fn_with_state(

@@ -44,6 +44,7 @@ pub(crate) async fn nav(state: &AppState, user: &CurrentUser) -> Result<Nav, Con
             user.account.kind,
             register::people::PersonKind::Staff | register::people::PersonKind::Governor
         ),
+        registers: register::roles::RegisterAccess::of(user.account.kind, &user.authority).any(),
     })
 }
 
@@ -66,6 +67,23 @@ pub(crate) async fn dashboard(
         .collect();
     let total = groups.iter().map(|g| g.people).sum();
     let (incidents_open, ico_due, past_review, follow_ups) = crate::incidents::dashboard_summary(&state, &user).await?;
+    let access = register::roles::RegisterAccess::of(user.account.kind, &user.authority);
+    let due = if access.oversight {
+        let rows = crate::registers::due_rows(&crate::registers::due_items(&state, user.account.school).await?);
+        Some(rows)
+    } else {
+        None
+    };
+    // Everyone who has not signed this year's agreement is told so on their dashboard.
+    let own_agreement = state
+        .store()
+        .agreement_current(
+            user.account.school,
+            user.account.person,
+            crate::uk_today(crate::now()),
+            state.config().year_start,
+        )
+        .await?;
     let page = DashboardPage {
         title: "Dashboard".into(),
         csrf,
@@ -110,6 +128,8 @@ pub(crate) async fn dashboard(
         ico_due,
         past_review,
         follow_ups,
+        due,
+        unsigned: !own_agreement,
     };
     Ok(render(&page)?.into_response())
 }

@@ -20,6 +20,8 @@ pub(crate) struct Nav {
     pub alerts: bool,
     /// Staff can record a concern from every page.
     pub record: bool,
+    /// The registers (agreements, consent, training, assets, reviews).
+    pub registers: bool,
 }
 
 #[derive(Template)]
@@ -138,6 +140,10 @@ pub(crate) struct DashboardPage {
     pub past_review: usize,
     /// Follow-ups past their date on records this person deals with: (id, date).
     pub follow_ups: Vec<(i64, String)>,
+    /// What is due across the registers, for those who oversee them.
+    pub due: Option<Vec<crate::registers::DueRow>>,
+    /// The person has not signed this year's acceptable use agreement.
+    pub unsigned: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -341,6 +347,9 @@ pub(crate) struct BlockedPage {
     pub link_at: String,
     pub link_sig: String,
     pub requests: Vec<OwnRequest>,
+    /// The person is held back by the agreement gate: the page says how to sign.
+    pub unsigned: bool,
+    pub sign_url: String,
 }
 
 /// A request in the filter manager's queue.

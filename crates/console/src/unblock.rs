@@ -189,6 +189,8 @@ async fn block_view(
         who: person.clone().unwrap_or_default(),
         can_request: !illegal,
         sent: q.sent.is_some(),
+        unsigned: group == policy::gate::UNSIGNED,
+        sign_url: format!("{}/agreement", state.config().public_url),
         error,
         link_group: q.group.clone(),
         link_person: q.person.clone(),

@@ -101,6 +101,41 @@ impl IncidentEmail {
     }
 }
 
+/// A reminder to sign the acceptable use agreement, to the person who has not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgreementReminder {
+    pub school: String,
+    pub name: String,
+    pub audience: String,
+    /// The academic year, `2026/27`.
+    pub year: String,
+    /// Their internet access is held back until they sign.
+    pub gated: bool,
+    pub link: String,
+}
+
+#[derive(Template)]
+#[template(path = "reminder.txt")]
+struct ReminderText<'a> {
+    r: &'a AgreementReminder,
+}
+
+#[derive(Template)]
+#[template(path = "reminder.html")]
+struct ReminderHtml<'a> {
+    r: &'a AgreementReminder,
+}
+
+impl AgreementReminder {
+    pub fn render(&self) -> Result<Email, askama::Error> {
+        Ok(Email {
+            subject: format!("Please sign the acceptable use agreement ({})", self.school),
+            text: ReminderText { r: self }.render()?,
+            html: ReminderHtml { r: self }.render()?,
+        })
+    }
+}
+
 /// Daily or weekly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DigestKind {
@@ -147,6 +182,8 @@ pub struct Digest {
     /// Health notes: dropped events, upstream failures, lists out of date, unsent mail.
     /// Empty: all well.
     pub health: Vec<String>,
+    /// Once a week: what is due across the registers, counted per register (no names).
+    pub due: Option<Vec<String>>,
 }
 
 #[derive(Template)]
@@ -219,6 +256,7 @@ mod tests {
             incidents: None,
             blocked: vec![],
             health: vec![],
+            due: None,
         }
     }
 

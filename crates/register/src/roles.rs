@@ -305,3 +305,90 @@ mod tests {
         assert!(SecondFactorRule::AllStaff.requires(&Authority::new(&[Role::Teacher], &[])));
     }
 }
+
+/// What a person may do with the registers (agreements, consent, training, assets, reviews).
+///
+/// Leaders (the headteacher, the DSL team and the online safety lead) run the registers; IT
+/// support keeps the asset register and the filtering gate; office staff record consent forms;
+/// every member of staff can check photo consent before taking a picture, record a paper
+/// agreement and log a confiscated device; governors see what is due and sign reviews off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RegisterAccess {
+    /// Publish agreement versions, see who has not signed, send reminders.
+    pub agreements: bool,
+    /// Turn the agreement gate on or off for a group (a change to filtering).
+    pub gates: bool,
+    /// Record a paper or parent's signature for someone else.
+    pub record_signatures: bool,
+    /// See "before you take photos".
+    pub photos: bool,
+    /// Record, import and export consent answers.
+    pub consent: bool,
+    /// See and record everyone's training.
+    pub training: bool,
+    /// Keep the hardware and software registers.
+    pub assets: bool,
+    /// Record and return confiscated devices.
+    pub confiscations: bool,
+    /// See the reviews and the due list.
+    pub oversight: bool,
+}
+
+impl RegisterAccess {
+    pub fn of(kind: crate::people::PersonKind, authority: &Authority) -> RegisterAccess {
+        use crate::people::PersonKind;
+        let has = |r: Role| authority.has_role(r);
+        let leader = [Role::Headteacher, Role::Dsl, Role::DeputyDsl, Role::OnlineSafetyLead]
+            .into_iter()
+            .any(has);
+        let it = has(Role::ItAdministrator);
+        let staff = kind == PersonKind::Staff;
+        let governor = [Role::SafeguardingGovernor, Role::ChairOfGovernors]
+            .into_iter()
+            .any(has);
+        RegisterAccess {
+            agreements: leader,
+            gates: leader || it || authority.can(Permission::FilterManager),
+            record_signatures: staff,
+            photos: staff,
+            consent: leader || has(Role::SupportStaff),
+            training: leader,
+            assets: it || has(Role::Headteacher),
+            confiscations: staff,
+            oversight: leader || it || governor,
+        }
+    }
+
+    /// Whether the person may see any register page beyond their own agreement.
+    pub fn any(&self) -> bool {
+        self.photos || self.oversight || self.assets
+    }
+}
+
+#[cfg(test)]
+mod register_access_tests {
+    use super::*;
+    use crate::people::PersonKind;
+
+    fn access(kind: PersonKind, roles: &[Role]) -> RegisterAccess {
+        RegisterAccess::of(kind, &Authority::new(roles, &[]))
+    }
+
+    #[test]
+    fn each_role_reaches_the_registers_it_keeps() {
+        let teacher = access(PersonKind::Staff, &[Role::Teacher]);
+        assert!(teacher.photos && teacher.record_signatures && teacher.confiscations);
+        assert!(!teacher.consent && !teacher.training && !teacher.assets && !teacher.agreements);
+        let office = access(PersonKind::Staff, &[Role::SupportStaff]);
+        assert!(office.consent && !office.assets);
+        let it = access(PersonKind::Staff, &[Role::ItAdministrator]);
+        assert!(it.assets && it.gates && !it.agreements && !it.training);
+        let osl = access(PersonKind::Staff, &[Role::OnlineSafetyLead]);
+        assert!(osl.agreements && osl.training && osl.oversight && !osl.assets);
+        let governor = access(PersonKind::Governor, &[Role::SafeguardingGovernor]);
+        assert!(governor.oversight && !governor.photos && !governor.consent);
+        let pupil = access(PersonKind::Pupil, &[]);
+        assert_eq!(pupil, RegisterAccess::default());
+        assert!(!pupil.any());
+    }
+}

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use register::agreements::YearStart;
 use register::roles::SecondFactorRule;
 use serde::{Deserialize, Deserializer};
 
@@ -236,6 +237,15 @@ impl Default for FilterConfig {
 pub struct SchoolConfig {
     /// The name given to a new, empty school on first start.
     pub name: String,
+    /// The first day of the academic year, `MM-DD`: agreements and photo consent are
+    /// renewed from it [default: 09-01].
+    #[serde(deserialize_with = "year_start")]
+    pub year_start: YearStart,
+}
+
+fn year_start<'de, D: Deserializer<'de>>(d: D) -> Result<YearStart, D::Error> {
+    let text = String::deserialize(d)?;
+    YearStart::parse(&text).map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -331,6 +341,7 @@ impl Default for SchoolConfig {
     fn default() -> Self {
         SchoolConfig {
             name: "Our School".into(),
+            year_start: YearStart::default(),
         }
     }
 }
@@ -449,6 +460,7 @@ impl FileConfig {
                 .filter(|a| !a.is_empty())
                 .collect(),
             retain_other_years: i64::from(self.incidents.retain_other_years.clamp(1, 100)),
+            year_start: self.school.year_start,
         }
     }
 }

@@ -298,6 +298,7 @@ async fn send_digest(config: &FileConfig, send_now: bool) -> anyhow::Result<Exit
         escalate_after: config.incidents.escalate_after.as_secs() as i64,
         health: None,
         counters: None,
+        year_start: config.school.year_start,
     };
     let ids = writer.queue(&monitoring::on_demand(now()), true).await?;
     let mailer = match &config.mail {

@@ -319,6 +319,7 @@ pub struct DigestWriter {
     /// Counts since the server started that the digest reports when not zero: filter
     /// events dropped, DNS questions no upstream answered.
     pub counters: Option<Counters>,
+    pub year_start: register::agreements::YearStart,
 }
 
 /// What the running server counts, for the digest's health section.
@@ -427,7 +428,36 @@ impl DigestWriter {
             ),
             blocked,
             health,
+            due: if p.kind == notify::DigestKind::Weekly || weekday_of(p.to) == self.config.weekly_day {
+                Some(self.due_lines().await?)
+            } else {
+                None
+            },
         })
+    }
+
+    /// The due list for an email: counted per register, with no names in it.
+    async fn due_lines(&self) -> anyhow::Result<Vec<String>> {
+        let today = console::uk_today(now());
+        let facts = self.store.due_facts(self.school, today, self.year_start).await?;
+        let items = register::due::due(&facts, today, self.year_start);
+        let mut per: std::collections::BTreeMap<register::due::Register, (usize, usize)> = Default::default();
+        for i in &items {
+            let e = per.entry(i.register).or_default();
+            if i.overdue(today) {
+                e.0 += 1;
+            } else {
+                e.1 += 1;
+            }
+        }
+        Ok(per
+            .into_iter()
+            .map(|(r, (overdue, soon))| match (overdue, soon) {
+                (0, s) => format!("{}: {s} due in the next 30 days", r.label()),
+                (o, 0) => format!("{}: {o} overdue", r.label()),
+                (o, s) => format!("{}: {o} overdue, {s} due in the next 30 days", r.label()),
+            })
+            .collect())
     }
 
     /// The digest's recipients: the headteacher's copy (which counts alerts about staff)

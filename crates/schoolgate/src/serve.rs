@@ -88,6 +88,12 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
     ));
     // A DNS port that is taken (by another resolver, or mDNS on a desktop) must not stop the
     // console from starting: say so in the banner and on /healthz instead.
+    tokio::spawn(watch_devices(
+        store.clone(),
+        school,
+        attribution.clone(),
+        config.school.year_start,
+    ));
     let handler = dns_handler(&config, &args, console_addr, engine.clone(), attribution.clone());
     let dns_started = match &handler {
         Ok((h, upstreams)) => start_dns(&config, h.clone(), upstreams, &health, gateways_stopped.clone(), sink).await,
@@ -113,6 +119,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         limits: console_config.sign_in.clone(),
         attribution: attribution.clone(),
         sign_in_lasts: config.proxy.sign_in_lasts,
+        year_start: config.school.year_start,
     };
     let block_page = proxy::BlockPage {
         console: console_config.public_url.clone(),
@@ -187,6 +194,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
                 queue: queue.clone(),
                 dns: dns_for_digest,
             }),
+            year_start: config.school.year_start,
         })),
     ];
     // The first lines a newcomer reads.
@@ -233,6 +241,34 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// Keeps the DNS server's table of devices with fixed addresses in step with the asset
+/// register: each device asks as its borrower's group (held back by the agreement gate like
+/// the borrower), or as the group set on the device. Checked every minute, so a device added
+/// or a pupil who has just signed is filtered rightly within a minute.
+async fn watch_devices(
+    store: Store,
+    school: SchoolId,
+    attribution: Arc<dns::Attribution>,
+    year_start: register::agreements::YearStart,
+) {
+    let mut last = None;
+    loop {
+        match store
+            .devices_with_address(school, console::uk_today(now()), year_start)
+            .await
+        {
+            Ok(devices) if last.as_ref() != Some(&devices) => {
+                tracing::info!(devices = devices.len(), "devices with fixed addresses loaded for DNS");
+                attribution.set_devices(devices.clone());
+                last = Some(devices);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the device register could not be read; DNS keeps the last one"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    }
+}
+
 /// The filter's first snapshot. If the lists cannot be read, pupils get only their allow
 /// lists until they can (filtering fails closed, DESIGN.md); the failure is on /healthz.
 async fn start_engine(
@@ -242,6 +278,9 @@ async fn start_engine(
     health: &HealthBoard,
 ) -> anyhow::Result<policy::Engine> {
     store.ensure_default_policies(school, now()).await?;
+    store
+        .ensure_default_agreements(school, console::uk_today(now()), now())
+        .await?;
     match store.build_snapshot(school, seed, false).await {
         Ok((snapshot, report)) => {
             health.report("filter", true, describe(&report));

@@ -23,7 +23,12 @@ pub struct StoreAccounts {
     pub limits: console::SignInLimits,
     pub attribution: Arc<dns::Attribution>,
     pub sign_in_lasts: Duration,
+    pub year_start: register::agreements::YearStart,
 }
+
+/// How long a sign-in held back by the agreement gate is trusted before it is checked again:
+/// short, so that a pupil who has just signed is let through within a minute.
+const UNSIGNED_RECHECK: i64 = 30;
 
 impl StoreAccounts {
     async fn check_now(&self, username: String, attempt: String, client: IpAddr) -> anyhow::Result<proxy::SignIn> {
@@ -79,7 +84,7 @@ impl StoreAccounts {
         };
         store.clear_sign_in_failures(&username).await?;
         let person = store.person(account.school, account.person).await?;
-        let group = person.group_name.clone().unwrap_or_else(|| {
+        let mut group = person.group_name.clone().unwrap_or_else(|| {
             match account.kind {
                 PersonKind::Staff | PersonKind::Governor => "Staff",
                 PersonKind::Visitor => "Visitors",
@@ -87,6 +92,24 @@ impl StoreAccounts {
             }
             .to_owned()
         });
+        // The agreement gate (DFE-CS-01): a group that requires a current agreement sends
+        // those who have not signed to the restricted policy until they do.
+        let mut until = account.expires_at;
+        let gated = store
+            .agreement_gates(account.school)
+            .await?
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(&group));
+        if gated {
+            let today = console::uk_today(t);
+            let current = store
+                .agreement_current(account.school, account.person, today, self.year_start)
+                .await?;
+            if !current {
+                group = policy::gate::UNSIGNED.to_owned();
+                until = Some(until.map_or(t + UNSIGNED_RECHECK, |u| u.min(t + UNSIGNED_RECHECK)));
+            }
+        }
         // Each checked sign-in is audited (the proxy remembers it for a few minutes, so
         // this is one entry per person per few minutes of browsing, not per request).
         let details = json!({"group": group, "from_address": origin});
@@ -103,7 +126,7 @@ impl StoreAccounts {
         Ok(proxy::SignIn::Person {
             username: account.username,
             group,
-            until: account.expires_at,
+            until,
         })
     }
 }

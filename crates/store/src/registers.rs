@@ -267,6 +267,16 @@ async fn person_on(conn: &mut sqlx::AnyConnection, school: SchoolId, person: Per
 }
 
 impl Store {
+    /// Everyone current at the school, by family name.
+    pub async fn current_people(&self, school: SchoolId) -> Result<Vec<PersonRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(active_people(&mut conn, school)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect())
+    }
+
     // ----- Agreements -----
 
     /// Every published version, by audience and number.

@@ -45,6 +45,7 @@ fn digest() -> Digest {
             people: 4,
         }],
         health: vec![],
+        due: None,
     }
 }
 
