@@ -283,7 +283,8 @@ fn hardware_column(header: &str) -> Option<usize> {
 }
 
 /// Reads a hardware CSV file whole: every problem, by line, or every row. Asset tags must be
-/// unique within the file; the store matches them against the register.
+/// unique within the file; the store matches them against the register. Rows with a
+/// `Disposed` date are skipped, so an export can be edited and imported back.
 pub fn parse_hardware<R: Read>(origin: &str, input: R) -> Result<Vec<ImportedHardware>, ImportRejected> {
     let table = read_table(origin, input)?;
     let mut columns = [None; HARDWARE_COLUMNS.len()];
@@ -350,11 +351,10 @@ pub fn parse_hardware<R: Read>(origin: &str, input: R) -> Result<Vec<ImportedHar
         };
         let purchased_on = day(8, "the purchase date");
         let end_of_support = day(9, "the end of support");
+        // A disposed device's row (an export read back in) is left as it is: disposal is
+        // recorded in the console, with its certificate, never by a file.
         if cell(13).is_some() {
-            problems.push(
-                "the file says the device was disposed of: record disposals in the console, with their certificate"
-                    .to_owned(),
-            );
+            continue;
         }
         let address = match cell(10).map(str::parse::<IpAddr>) {
             None => None,

@@ -169,6 +169,7 @@ pub async fn seed(store: &Store, now: i64) -> anyhow::Result<(SchoolId, Vec<Demo
     } else {
         today.year() - 1
     };
+    let mut pupils = Vec::new();
     for (year, class) in CLASSES.iter().enumerate() {
         for i in 0..PUPILS_PER_YEAR {
             let n = year * PUPILS_PER_YEAR + i;
@@ -190,11 +191,12 @@ pub async fn seed(store: &Store, now: i64) -> anyhow::Result<(SchoolId, Vec<Demo
                 permissions: vec![],
                 expires_at: None,
             };
-            store.insert_person(school, &person, &actor, now).await?;
+            pupils.push(store.insert_person(school, &person, &actor, now).await?);
         }
     }
 
     let mut hashing = Vec::new();
+    let mut adults = Vec::new();
     for (i, a) in ADULTS.iter().enumerate() {
         let username = format!(
             "{}{}",
@@ -216,6 +218,7 @@ pub async fn seed(store: &Store, now: i64) -> anyhow::Result<(SchoolId, Vec<Demo
             expires_at: None,
         };
         let id = store.insert_person(school, &person, &actor, now).await?;
+        adults.push((id, a.roles));
         let pw = password::generate();
         let to_hash = pw.clone();
         hashing.push((
@@ -246,5 +249,160 @@ pub async fn seed(store: &Store, now: i64) -> anyhow::Result<(SchoolId, Vec<Demo
             password: pw,
         });
     }
+    seed_registers(store, school, &pupils, &adults, &actor, now).await?;
     Ok((school, accounts))
+}
+
+/// Registers as a school would have them some weeks into the autumn term: most agreements
+/// signed, consent forms back with a few refusals and some not yet returned, training
+/// mostly in date, a small asset register, and last year's filtering review signed off.
+/// The patterns are fixed, so every demo school looks the same.
+async fn seed_registers(
+    store: &Store,
+    school: SchoolId,
+    pupils: &[register::people::PersonId],
+    adults: &[(register::people::PersonId, &[Role])],
+    actor: &Actor,
+    now: i64,
+) -> anyhow::Result<()> {
+    use register::agreements::{Method, YearStart};
+    use register::assets::{Hardware, HardwareKind};
+    use register::consent::{Answer, Purpose};
+    use register::training::Kind;
+
+    let today = OffsetDateTime::from_unix_timestamp(now)?.date();
+    let year_start = YearStart::default().first_day(YearStart::default().year_of(today));
+    let early = (year_start + Duration::days(6)).min(today);
+    store
+        .ensure_default_agreements(school, year_start - Duration::days(30), now)
+        .await?;
+    for (n, &pupil) in pupils.iter().enumerate() {
+        // One pupil in eight has not signed yet; the youngest sign with a parent.
+        if n % 8 != 5 {
+            let method = if n < PUPILS_PER_YEAR * 3 {
+                Method::ParentOrCarer
+            } else {
+                Method::Paper
+            };
+            let by = if method == Method::ParentOrCarer { "Parent" } else { "" };
+            store
+                .sign_agreement(school, pupil, early, method, by, actor, now)
+                .await?;
+        }
+        // One in eleven forms has not come back; some parents refuse some uses.
+        if n % 11 == 4 {
+            continue;
+        }
+        for purpose in Purpose::ALL {
+            let refused = match purpose {
+                Purpose::SocialMedia => n % 5 == 1,
+                Purpose::Newspaper => n % 3 == 0,
+                Purpose::Website => n % 7 == 2,
+                _ => n % 17 == 9,
+            };
+            let answer = if refused { Answer::Refused } else { Answer::Given };
+            store
+                .record_consent(school, pupil, purpose, answer, early, "Parent", actor, now)
+                .await?;
+        }
+    }
+    for (i, &(person, roles)) in adults.iter().enumerate() {
+        if i % 6 != 4 {
+            store
+                .sign_agreement(school, person, early, Method::Console, "", actor, now)
+                .await?;
+        }
+        let staff = !roles
+            .iter()
+            .any(|r| matches!(r, Role::ChairOfGovernors | Role::SafeguardingGovernor | Role::Governor));
+        let mut done = vec![(Kind::AnnualUpdate, early), (Kind::Cyber, early)];
+        if staff {
+            done.push((Kind::Induction, today - Duration::days(400 + 30 * i as i64)));
+            done.push((Kind::Prevent, today - Duration::days(200 + 40 * i as i64)));
+        }
+        if roles.iter().any(|r| matches!(r, Role::Dsl | Role::DeputyDsl)) {
+            // The DSL's two-year training runs out in three weeks: it shows as due.
+            done.push((
+                Kind::Dsl,
+                today - Duration::days(709 - 200 * i.saturating_sub(1) as i64),
+            ));
+        }
+        for (kind, on) in done {
+            store
+                .record_training(school, person, kind, on, "Local authority", "", actor, now)
+                .await?;
+        }
+    }
+    let device = |tag: String, kind, make: &str, model: &str, location: &str, group: Option<&str>| Hardware {
+        serial: format!("DEMO-{tag}"),
+        tag,
+        kind,
+        make: make.into(),
+        model: model.into(),
+        location: location.into(),
+        encrypted: true,
+        antimalware_current: true,
+        purchased_on: Some(year_start - Duration::days(700)),
+        end_of_support: Some(year_start + Duration::days(1500)),
+        address: None,
+        group: group.map(str::to_owned),
+    };
+    for i in 1..=6 {
+        let mut h = device(
+            format!("CB-{i:03}"),
+            HardwareKind::Chromebook,
+            "Acer",
+            "Chromebook 314",
+            "KS2 trolley",
+            Some("KS2"),
+        );
+        if i == 6 {
+            h.antimalware_current = false;
+        }
+        store.save_hardware(school, &h, actor, now).await?;
+    }
+    for (i, &(person, roles)) in adults.iter().take(9).enumerate() {
+        if roles.contains(&Role::ItAdministrator) {
+            continue;
+        }
+        let mut h = device(
+            format!("LT-{:03}", i + 1),
+            HardwareKind::Laptop,
+            "Lenovo",
+            "ThinkPad E14",
+            "Staff",
+            None,
+        );
+        if i == 2 {
+            // An old laptop whose operating system runs out of support this month.
+            h.end_of_support = Some(today + Duration::days(12));
+        }
+        let id = store.save_hardware(school, &h, actor, now).await?;
+        store
+            .lend_hardware(school, id, person, year_start, None, actor, now)
+            .await?;
+    }
+    store
+        .add_software(
+            school,
+            "Microsoft 365 A1",
+            "EDU-DEMO-1",
+            120,
+            Some(today + Duration::days(20)),
+            actor,
+            now,
+        )
+        .await?;
+    store
+        .add_software(
+            school,
+            "Purple Mash",
+            "PM-DEMO",
+            70,
+            Some(year_start + Duration::days(330)),
+            actor,
+            now,
+        )
+        .await?;
+    Ok(())
 }

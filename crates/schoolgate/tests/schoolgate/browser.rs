@@ -296,3 +296,66 @@ async fn a_teacher_records_a_concern_and_the_dsl_closes_it_in_a_browser() {
     assert!(facts.contains("Parents aware"), "{facts}");
     browser.close().await;
 }
+
+/// Issue 8: a teacher about to take photos opens "before you take photos" for their class,
+/// on a phone-sized screen, and sees at the top who must not be photographed or published.
+/// The demo school's consent forms follow a fixed pattern: in 2 Hazel five pupils lack
+/// consent for something (one form never came back), two of them for social media.
+#[tokio::test]
+async fn a_teacher_checks_photo_consent_for_a_class_on_a_phone() {
+    let Some(browser) = testkit::browser::Browser::start("photo_consent_in_a_browser", None).await else {
+        return;
+    };
+    let server = demo(Some("[console]\nidle_timeout = \"10m\"\n"));
+    let d = &browser.driver;
+    let find = |by: By| async move { d.query(by).first().await.expect("element on the page") };
+    d.set_window_rect(0, 0, 390, 844).await.expect("phone-sized window");
+
+    sign_in(d, &server, "mbell").await;
+    find(By::LinkText("Registers")).await.click().await.expect("click");
+    source_with(d, "Before you take photos").await;
+    find(By::Css("select[name='class'] option[value='2 Hazel']"))
+        .await
+        .click()
+        .await
+        .expect("choose the class");
+    find(By::Css("form[action='/registers/photos'] button[type=submit]"))
+        .await
+        .click()
+        .await
+        .expect("show");
+    let source = source_with(d, "Do not photograph or publish (5)").await;
+    assert!(source.contains("Consent given (4)"), "{source}");
+    let stop = find(By::Id("stop-heading")).await;
+    assert!(stop.is_displayed().await.expect("displayed"));
+    let ok = find(By::Id("ok-heading")).await;
+    let (stop_y, ok_y) = (stop.rect().await.expect("rect").y, ok.rect().await.expect("rect").y);
+    assert!(stop_y < ok_y, "who must not be photographed comes first");
+    // Narrowed to social media: only the two whose parents said no or did not answer.
+    find(By::Css("select[name='purpose'] option[value='social_media']"))
+        .await
+        .click()
+        .await
+        .expect("choose the purpose");
+    find(By::Css("form[action='/registers/photos'] button[type=submit]"))
+        .await
+        .click()
+        .await
+        .expect("show");
+    let source = source_with(d, "Do not photograph or publish (2)").await;
+    assert!(
+        source.contains("First name at most"),
+        "the condition for social media is shown: {source}"
+    );
+    let items = d
+        .query(By::Css(".photo-stop li"))
+        .all_from_selector_required()
+        .await
+        .expect("the list");
+    assert_eq!(items.len(), 2);
+    for item in items {
+        let text = item.text().await.expect("text");
+        assert!(text.contains("no consent for Social media"), "{text}");
+    }
+    browser.close().await;
+}

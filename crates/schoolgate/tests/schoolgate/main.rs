@@ -7,6 +7,7 @@ mod filtering;
 mod incidents;
 mod monitoring;
 mod proxy;
+mod registers;
 
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
@@ -139,6 +140,23 @@ impl Client {
             .await
             .expect("POST");
         Self::page(r).await
+    }
+
+    /// Uploads a file as a form's `file` field, with the CSRF token in the query.
+    pub async fn upload(&self, path: &str, csrf: &str, name: &str, bytes: Vec<u8>) -> Page {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+        Self::page(
+            self.http
+                .post(format!("{}{path}?csrf={csrf}", self.base))
+                .multipart(form)
+                .send()
+                .await
+                .expect("upload"),
+        )
+        .await
     }
 
     pub async fn sign_in(&self, username: &str, password: &str) -> Page {
