@@ -78,15 +78,12 @@ pub struct Config {
     pub year_start: register::agreements::YearStart,
 }
 
-/// How failed sign-ins are slowed and then refused.
 /// The school's calendar day (UK local time) at `unix`: the day registers count from.
 pub fn uk_today(unix: i64) -> time::Date {
-    let local = unix + policy::rules::uk_offset(unix);
-    time::OffsetDateTime::from_unix_timestamp(local)
-        .map(|t| t.date())
-        .unwrap_or(time::Date::MIN)
+    store::uk_day(unix)
 }
 
+/// How failed sign-ins are slowed and then refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInLimits {
     /// Failed attempts on one username within `window` after which it is locked.
@@ -292,6 +289,7 @@ pub fn router(state: AppState) -> Router {
             get(registers::training).post(registers::record_training),
         )
         .route("/registers/training.csv", get(registers::training_csv))
+        .route("/registers/training/remind", post(registers::remind_training))
         .route(
             "/registers/assets",
             get(registers::assets).post(registers::save_hardware),
@@ -312,6 +310,8 @@ pub fn router(state: AppState) -> Router {
             get(registers::confiscations).post(registers::confiscate),
         )
         .route("/registers/reviews", get(registers::reviews))
+        .route("/registers/reviews.csv", get(registers::reviews_csv))
+        .route("/registers/confiscations.csv", get(registers::confiscations_csv))
         .route(
             "/registers/reviews/{kind}",
             get(registers::review).post(registers::work_review),

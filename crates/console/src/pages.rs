@@ -69,7 +69,8 @@ pub(crate) async fn dashboard(
     let (incidents_open, ico_due, past_review, follow_ups) = crate::incidents::dashboard_summary(&state, &user).await?;
     let access = register::roles::RegisterAccess::of(user.account.kind, &user.authority);
     let due = if access.oversight {
-        let rows = crate::registers::due_rows(&crate::registers::due_items(&state, user.account.school).await?);
+        let items = crate::registers::due_items(&state, user.account.school).await?;
+        let rows = crate::registers::due_rows(&items, &access);
         Some(rows)
     } else {
         None

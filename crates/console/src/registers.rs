@@ -67,10 +67,33 @@ fn refusal(e: StoreError) -> Result<String, ConsoleError> {
     }
 }
 
+/// Back to a page with a notice for the person, after a change.
 fn back(to: &str, notice: &str) -> Response {
+    back_with(to, "notice", notice)
+}
+
+/// Back to a page with a message in its query (`notice` or `error`), signed: the page shows
+/// only messages schoolgate wrote, so a link from elsewhere cannot put words on it.
+fn back_with(to: &str, field: &str, text: &str) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
-    let notice: String = form_urlencoded::byte_serialize(notice.as_bytes()).collect();
-    Redirect::to(&format!("{to}{sep}notice={notice}")).into_response()
+    let sig = message_sig(text);
+    let text: String = form_urlencoded::byte_serialize(text.as_bytes()).collect();
+    Redirect::to(&format!("{to}{sep}{field}={text}&sig={sig}")).into_response()
+}
+
+fn message_sig(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(rand::random);
+    let mut h = Sha256::new();
+    h.update(key);
+    h.update(text.as_bytes());
+    hex::encode(&h.finalize()[..12])
+}
+
+/// The message if schoolgate signed it.
+fn signed(text: Option<String>, sig: &Option<String>) -> Option<String> {
+    text.filter(|t| sig.as_deref() == Some(message_sig(t).as_str()))
 }
 
 fn csv_response(name: &str, body: String) -> Response {
@@ -135,6 +158,8 @@ pub(crate) struct NoticeQuery {
     notice: Option<String>,
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    sig: Option<String>,
 }
 
 // ----- What is due -----
@@ -154,10 +179,11 @@ pub(crate) struct DueRow {
     pub what: String,
     pub when: String,
     pub overdue: bool,
-    pub link: String,
+    /// The page where it is put right, when the viewer may open it.
+    pub link: Option<String>,
 }
 
-pub(crate) fn due_rows(items: &[DueItem]) -> Vec<DueRow> {
+pub(crate) fn due_rows(items: &[DueItem], access: &RegisterAccess) -> Vec<DueRow> {
     let t = today();
     items
         .iter()
@@ -166,7 +192,7 @@ pub(crate) fn due_rows(items: &[DueItem]) -> Vec<DueRow> {
             what: i.what.clone(),
             when: i.when(t),
             overdue: i.overdue(t),
-            link: i.link.clone(),
+            link: i.register.opens_for(access).then(|| i.link.clone()),
         })
         .collect()
 }
@@ -198,7 +224,7 @@ pub(crate) async fn due_page(
         title: "What is due".into(),
         csrf,
         nav: Some(nav(&state, &user).await?),
-        rows: due_rows(&items),
+        rows: due_rows(&items, &a),
         access: a,
         year: start(&state).year_of(today()).to_string(),
     };
@@ -265,8 +291,8 @@ pub(crate) async fn own_agreement(
         current: standing == Standing::Current,
         signed_on: mine.and_then(|s| s.last).map(|s| s.signed_on.to_string()),
         year: start(&state).year_of(t).to_string(),
-        notice: q.notice,
-        error: q.error,
+        notice: signed(q.notice, &q.sig),
+        error: signed(q.error, &q.sig),
         published: version.is_some(),
     };
     Ok(render(&page)?.into_response())
@@ -285,10 +311,11 @@ pub(crate) async fn sign_own_agreement(
     Form(f): Form<AgreeForm>,
 ) -> Result<Response, ConsoleError> {
     if f.agree.is_none() {
-        return Ok(
-            Redirect::to("/agreement?error=Tick+the+box+to+say+you+have+read+and+agree+to+the+agreement.")
-                .into_response(),
-        );
+        return Ok(back_with(
+            "/agreement",
+            "error",
+            "Tick the box to say you have read and agree to the agreement.",
+        ));
     }
     let store = state.store();
     match store
@@ -307,11 +334,7 @@ pub(crate) async fn sign_own_agreement(
             "/agreement",
             "Thank you: you have signed. If the internet was limited for you, it opens again within a minute.",
         )),
-        Err(e) => {
-            let why = refusal(e)?;
-            let why: String = form_urlencoded::byte_serialize(why.as_bytes()).collect();
-            Ok(Redirect::to(&format!("/agreement?error={why}")).into_response())
-        }
+        Err(e) => Ok(back_with("/agreement", "error", &refusal(e)?)),
     }
 }
 
@@ -331,6 +354,9 @@ struct AudienceRow {
 #[derive(Debug, Clone)]
 struct StandingRow {
     id: i64,
+    audience: &'static str,
+    /// The name of whoever signed (a parent, a group's organiser) must be given.
+    needs_name: bool,
     name: String,
     class: String,
     standing: &'static str,
@@ -370,6 +396,8 @@ pub(crate) struct AgreementsQuery {
     notice: Option<String>,
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    sig: Option<String>,
 }
 
 pub(crate) async fn agreements(
@@ -418,12 +446,14 @@ pub(crate) async fn agreements(
         .filter(|s| class.is_empty() || s.person.class.as_deref() == Some(class.as_str()))
         .map(|s| StandingRow {
             id: s.person.id.0,
+            audience: s.audience.as_str(),
+            needs_name: s.audience.signed_by_another(),
             name: s.person.full_name(),
             class: s.person.class.clone().unwrap_or_default(),
             standing: s.standing.label(),
             gated: s.gated,
             has_email: s.person.email.is_some(),
-            can_parent_sign: s.audience.is_pupils(),
+            can_parent_sign: s.audience.is_pupils() || s.audience == Audience::ParentsCarers,
         })
         .collect();
     let gate_on = store.agreement_gates(school).await?;
@@ -451,8 +481,8 @@ pub(crate) async fn agreements(
         classes: classes.into_iter().collect(),
         class,
         unsigned,
-        notice: q.notice,
-        error: q.error,
+        notice: signed(q.notice, &q.sig),
+        error: signed(q.error, &q.sig),
     };
     Ok(render(&page)?.into_response())
 }
@@ -544,6 +574,8 @@ pub(crate) async fn set_gate(
 #[derive(Debug, Deserialize)]
 pub(crate) struct RecordSignatureForm {
     person: i64,
+    #[serde(default)]
+    audience: String,
     method: String,
     #[serde(default)]
     signed_by: String,
@@ -574,11 +606,13 @@ pub(crate) async fn record_signature(
         return Err(ConsoleError::BadRequest("The date is in the future."));
     }
     let to = crate::web::local_path(Some(&f.back)).unwrap_or_else(|| "/registers/agreements".into());
+    let audience = f.audience.parse::<Audience>().ok();
     match state
         .store()
-        .sign_agreement(
+        .sign_agreement_for(
             user.account.school,
             PersonId(f.person),
+            audience,
             on,
             method,
             &f.signed_by,
@@ -616,10 +650,11 @@ pub(crate) async fn remind(
     let year = start(&state).year_of(t).to_string();
     let link = format!("{}/agreement", state.config().public_url);
     let (mut sent, mut no_email) = (0, 0);
-    for s in standings
-        .iter()
-        .filter(|s| !s.standing.is_current() && selected.is_none_or(|a| a == s.audience))
-    {
+    // The parents' agreement is signed by a parent, whose address schoolgate does not
+    // keep: it goes home on paper, not to the pupil.
+    for s in standings.iter().filter(|s| {
+        !s.standing.is_current() && !s.audience.signed_by_another() && selected.is_none_or(|a| a == s.audience)
+    }) {
         let Some(email) = s.person.email.clone() else {
             no_email += 1;
             continue;
@@ -680,13 +715,7 @@ pub(crate) async fn agreements_csv(
         .store()
         .agreement_standings(school, today(), start(&state))
         .await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let row = |w: &mut csv::Writer<Vec<u8>>, cells: &[&str]| {
-        w.write_record(cells)
-            .map_err(|e| ConsoleError::Internal(format!("export: {e}")))
-    };
-    row(
-        &mut w,
+    let body = csv_text(
         &[
             "Name",
             "Identifier",
@@ -699,31 +728,26 @@ pub(crate) async fn agreements_csv(
             "How",
             "Signed by",
         ],
-    )?;
-    for s in &standings {
-        let last = s.last.as_ref();
-        row(
-            &mut w,
-            &[
-                &s.person.full_name(),
+        standings.iter().map(|s| {
+            let last = s.last.as_ref();
+            vec![
+                s.person.full_name(),
                 s.person
                     .external_id
-                    .as_deref()
-                    .or(s.person.username.as_deref())
-                    .unwrap_or(""),
-                s.person.kind.as_str(),
-                s.person.class.as_deref().unwrap_or(""),
-                s.audience.label(),
-                s.standing.label(),
-                &last.map(|l| l.version.to_string()).unwrap_or_default(),
-                &last.map(|l| l.signed_on.to_string()).unwrap_or_default(),
-                last.map(|l| l.method.label()).unwrap_or(""),
-                last.map(|l| l.signed_by.as_str()).unwrap_or(""),
-            ],
-        )?;
-    }
-    let body = String::from_utf8(w.into_inner().map_err(|e| ConsoleError::Internal(e.to_string()))?)
-        .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+                    .clone()
+                    .or(s.person.username.clone())
+                    .unwrap_or_default(),
+                s.person.kind.as_str().to_owned(),
+                s.person.class.clone().unwrap_or_default(),
+                s.audience.label().to_owned(),
+                s.standing.label().to_owned(),
+                last.map(|l| l.version.to_string()).unwrap_or_default(),
+                last.map(|l| l.signed_on.to_string()).unwrap_or_default(),
+                last.map(|l| l.method.label().to_owned()).unwrap_or_default(),
+                last.map(|l| l.signed_by.clone()).unwrap_or_default(),
+            ]
+        }),
+    )?;
     audit_export(&state, &user, addr, "agreements").await?;
     Ok(csv_response("agreements.csv", body))
 }
@@ -764,6 +788,8 @@ pub(crate) struct PhotosQuery {
     purpose: Option<String>,
     #[serde(default)]
     notice: Option<String>,
+    #[serde(default)]
+    sig: Option<String>,
 }
 
 pub(crate) async fn photos(
@@ -839,7 +865,7 @@ async fn photos_page(
         may,
         consent_edit: a.consent,
         day: t.to_string(),
-        notice: q.notice,
+        notice: signed(q.notice, &q.sig),
         errors,
     })
 }
@@ -913,7 +939,7 @@ pub(crate) async fn consent(
             })
             .collect(),
         today: today().to_string(),
-        notice: q.notice,
+        notice: signed(q.notice, &q.sig),
     };
     Ok(render(&page)?.into_response())
 }
@@ -1042,6 +1068,8 @@ pub(crate) async fn consent_csv(
 #[derive(Debug, Clone)]
 struct TrainingRow {
     person: i64,
+    /// The person's first row, which carries the anchor the due list links to.
+    first: bool,
     name: String,
     kind: &'static str,
     last: String,
@@ -1077,11 +1105,12 @@ pub(crate) async fn training(
     let needs = state.store().training_needs(school).await?;
     let mine_only = !a.training;
     let soon = t + time::Duration::days(register::due::WINDOW_DAYS);
-    let rows: Vec<TrainingRow> = needs
+    let mut rows: Vec<TrainingRow> = needs
         .iter()
         .filter(|n| !mine_only || n.person.id == user.account.person)
         .map(|n| TrainingRow {
             person: n.person.id.0,
+            first: false,
             name: n.person.full_name(),
             kind: n.kind.label(),
             last: n.last.as_ref().map(|l| l.completed_on.to_string()).unwrap_or_default(),
@@ -1106,6 +1135,10 @@ pub(crate) async fn training(
             },
         })
         .collect();
+    let mut anchored = BTreeSet::new();
+    for r in &mut rows {
+        r.first = anchored.insert(r.person);
+    }
     let people = if a.training {
         let mut seen = BTreeSet::new();
         needs
@@ -1125,7 +1158,7 @@ pub(crate) async fn training(
         kinds: Kind::ALL.iter().map(|k| (k.as_str(), k.label())).collect(),
         all: a.training,
         today: t.to_string(),
-        notice: q.notice,
+        notice: signed(q.notice, &q.sig),
     };
     Ok(render(&page)?.into_response())
 }
@@ -1177,6 +1210,83 @@ pub(crate) async fn record_training(
     }
 }
 
+/// Emails each member of staff whose training is overdue or due within 30 days: what is
+/// due and when, and a link to their own record.
+pub(crate) async fn remind_training(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+) -> Result<Response, ConsoleError> {
+    deny(
+        access(&user).training,
+        "Training reminders are sent by the school's leaders.",
+    )?;
+    let school = user.account.school;
+    let store = state.store();
+    let t = today();
+    let soon = t + time::Duration::days(register::due::WINDOW_DAYS);
+    let needs = store.training_needs(school).await?;
+    let school_name = store.school(school).await?.name;
+    let mut by_person: std::collections::BTreeMap<i64, (store::PersonRecord, Vec<(String, String)>)> =
+        Default::default();
+    for n in needs {
+        let Some(due) = n.due_on.filter(|d| *d <= soon) else {
+            continue;
+        };
+        let when = if due < t {
+            format!("overdue since {due}")
+        } else {
+            format!("due by {due}")
+        };
+        by_person
+            .entry(n.person.id.0)
+            .or_insert_with(|| (n.person.clone(), Vec::new()))
+            .1
+            .push((n.kind.label().to_owned(), when));
+    }
+    let (mut sent, mut no_email) = (0, 0);
+    for (person, items) in by_person.into_values() {
+        let Some(email) = person.email.clone() else {
+            no_email += 1;
+            continue;
+        };
+        let mail = notify::TrainingReminder {
+            school: school_name.clone(),
+            name: person.given_name.clone(),
+            items,
+            link: format!("{}/registers/training", state.config().public_url),
+        }
+        .render()
+        .map_err(|e| ConsoleError::Internal(format!("reminder not written: {e}")))?;
+        store
+            .queue_mail(
+                school,
+                &NewMail {
+                    kind: "reminder".into(),
+                    recipients: vec![email],
+                    subject: mail.subject,
+                    text: mail.text,
+                    html: mail.html,
+                },
+                now(),
+            )
+            .await?;
+        sent += 1;
+    }
+    let details = serde_json::json!({"sent": sent, "without_email": no_email});
+    store
+        .audit(
+            school,
+            user.actor(addr)
+                .entry(now(), "training.remind", "training", details.to_string()),
+        )
+        .await?;
+    Ok(back(
+        "/registers/training",
+        &format!("{sent} reminder(s) queued by email; {no_email} without an email address."),
+    ))
+}
+
 pub(crate) async fn training_csv(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -1187,34 +1297,29 @@ pub(crate) async fn training_csv(
         "Training records are kept by the school's leaders.",
     )?;
     let needs = state.store().training_needs(user.account.school).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut put = |cells: &[&str]| {
-        w.write_record(cells)
-            .map_err(|e| ConsoleError::Internal(format!("export: {e}")))
-    };
-    put(&[
-        "Name",
-        "Identifier",
-        "Training",
-        "Last completed",
-        "Provider",
-        "Evidence",
-        "Next due",
-    ])?;
-    for n in &needs {
-        let last = n.last.as_ref();
-        put(&[
-            &n.person.full_name(),
-            n.person.external_id.as_deref().unwrap_or(""),
-            n.kind.label(),
-            &last.map(|l| l.completed_on.to_string()).unwrap_or_default(),
-            last.map(|l| l.provider.as_str()).unwrap_or(""),
-            last.map(|l| l.evidence.as_str()).unwrap_or(""),
-            &n.due_on.map(|d| d.to_string()).unwrap_or_else(|| "done".into()),
-        ])?;
-    }
-    let body = String::from_utf8(w.into_inner().map_err(|e| ConsoleError::Internal(e.to_string()))?)
-        .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    let body = csv_text(
+        &[
+            "Name",
+            "Identifier",
+            "Training",
+            "Last completed",
+            "Provider",
+            "Evidence",
+            "Next due",
+        ],
+        needs.iter().map(|n| {
+            let last = n.last.as_ref();
+            vec![
+                n.person.full_name(),
+                n.person.external_id.clone().unwrap_or_default(),
+                n.kind.label().to_owned(),
+                last.map(|l| l.completed_on.to_string()).unwrap_or_default(),
+                last.map(|l| l.provider.clone()).unwrap_or_default(),
+                last.map(|l| l.evidence.clone()).unwrap_or_default(),
+                n.due_on.map(|d| d.to_string()).unwrap_or_else(|| "done".into()),
+            ]
+        }),
+    )?;
     audit_export(&state, &user, addr, "training").await?;
     Ok(csv_response("training.csv", body))
 }
@@ -1255,7 +1360,7 @@ pub(crate) async fn assets(
     CsrfToken(csrf): CsrfToken,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, ConsoleError> {
-    let page = assets_page(&state, &user, csrf, q.notice, Vec::new()).await?;
+    let page = assets_page(&state, &user, csrf, signed(q.notice, &q.sig), Vec::new()).await?;
     Ok(render(&page)?.into_response())
 }
 
@@ -1474,22 +1579,17 @@ pub(crate) async fn software_csv(
         "The asset register is kept by IT support and the headteacher.",
     )?;
     let rows = state.store().software(user.account.school).await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut put = |cells: &[&str]| {
-        w.write_record(cells)
-            .map_err(|e| ConsoleError::Internal(format!("export: {e}")))
-    };
-    put(&["Product", "Licence", "Seats", "Renews on"])?;
-    for s in &rows {
-        put(&[
-            &s.product,
-            &s.licence,
-            &s.seats.to_string(),
-            &s.renews_on.map(|d| d.to_string()).unwrap_or_default(),
-        ])?;
-    }
-    let body = String::from_utf8(w.into_inner().map_err(|e| ConsoleError::Internal(e.to_string()))?)
-        .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    let body = csv_text(
+        &["Product", "Licence", "Seats", "Renews on"],
+        rows.iter().map(|s| {
+            vec![
+                s.product.clone(),
+                s.licence.clone(),
+                s.seats.to_string(),
+                s.renews_on.map(|d| d.to_string()).unwrap_or_default(),
+            ]
+        }),
+    )?;
     audit_export(&state, &user, addr, "software").await?;
     Ok(csv_response("software.csv", body))
 }
@@ -1643,7 +1743,7 @@ pub(crate) async fn asset(
         methods: DisposalMethod::ALL.iter().map(|m| (m.as_str(), m.label())).collect(),
         holds_data: hw.kind.holds_data(),
         today: today().to_string(),
-        notice: q.notice,
+        notice: signed(q.notice, &q.sig),
     };
     Ok(render(&page)?.into_response())
 }
@@ -1826,7 +1926,7 @@ pub(crate) async fn confiscations(
         held,
         returned,
         pupils,
-        notice: q.notice,
+        notice: signed(q.notice, &q.sig),
     };
     Ok(render(&page)?.into_response())
 }
@@ -1882,6 +1982,58 @@ pub(crate) async fn confiscate(
     }
 }
 
+/// Every confiscation as CSV, for the leaders who keep the registers.
+pub(crate) async fn confiscations_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+) -> Result<Response, ConsoleError> {
+    deny(
+        access(&user).agreements,
+        "The register of confiscations is exported by the school's leaders.",
+    )?;
+    let rows = state.store().confiscations(user.account.school).await?;
+    let time = crate::monitoring::uk_time;
+    let body = csv_text(
+        &[
+            "Pupil",
+            "Device",
+            "Taken",
+            "Taken by",
+            "Held",
+            "Returned to",
+            "Returned",
+            "Returned by",
+        ],
+        rows.iter().map(|c| {
+            vec![
+                c.person_name.clone(),
+                c.confiscation.item.clone(),
+                time(c.confiscation.taken_at),
+                c.taken_by.clone(),
+                c.confiscation.held_where.clone(),
+                c.confiscation.returned_to.clone().unwrap_or_default(),
+                c.confiscation.returned_at.map(time).unwrap_or_default(),
+                c.returned_by.clone().unwrap_or_default(),
+            ]
+        }),
+    )?;
+    audit_export(&state, &user, addr, "confiscations").await?;
+    Ok(csv_response("confiscations.csv", body))
+}
+
+/// A CSV file from a header and rows.
+fn csv_text(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<String, ConsoleError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| ConsoleError::Internal(format!("export: {e}"));
+    w.write_record(header).map_err(fail)?;
+    for r in rows {
+        w.write_record(&r).map_err(fail)?;
+    }
+    let bytes = w.into_inner().map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| ConsoleError::Internal(e.to_string()))
+}
+
 // ----- Reviews -----
 
 #[derive(Template)]
@@ -1930,9 +2082,58 @@ pub(crate) async fn reviews(
         csrf,
         nav: Some(nav(&state, &user).await?),
         rows,
-        notice: q.notice,
+        notice: signed(q.notice, &q.sig),
     };
     Ok(render(&page)?.into_response())
+}
+
+/// Every review, with its findings, actions and sign-offs, as CSV: the evidence pack for
+/// governors and inspectors.
+pub(crate) async fn reviews_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+) -> Result<Response, ConsoleError> {
+    deny(access(&user).oversight, "Reviews are for leaders and governors.")?;
+    let rows = state.store().reviews(user.account.school).await?;
+    let body = csv_text(
+        &[
+            "Review",
+            "Opened",
+            "Completed",
+            "Responsible",
+            "Checklist done",
+            "Findings",
+            "Actions",
+            "Evidence",
+            "Signed off by",
+        ],
+        rows.iter().map(|r| {
+            let items = r.kind.checklist();
+            vec![
+                r.kind.label().to_owned(),
+                r.opened_on.to_string(),
+                r.completed_on.map(|d| d.to_string()).unwrap_or_default(),
+                r.responsible.clone(),
+                r.checked
+                    .iter()
+                    .filter_map(|i| items.get(*i))
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                r.findings.clone(),
+                r.actions.clone(),
+                r.evidence.clone(),
+                r.signoffs
+                    .iter()
+                    .map(|(s, name, _)| format!("{} ({})", name, s.label()))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ]
+        }),
+    )?;
+    audit_export(&state, &user, addr, "reviews").await?;
+    Ok(csv_response("reviews.csv", body))
 }
 
 #[derive(Template)]
@@ -2055,7 +2256,7 @@ pub(crate) async fn review(
             .filter_map(|r| r.completed_on.map(|d| (r.opened_on.to_string(), d.to_string())))
             .collect(),
         stats,
-        notice: q.notice,
+        notice: signed(q.notice, &q.sig),
     };
     Ok(render(&page)?.into_response())
 }

@@ -136,6 +136,38 @@ impl AgreementReminder {
     }
 }
 
+/// A reminder to a member of staff of training overdue or due soon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingReminder {
+    pub school: String,
+    pub name: String,
+    /// (training, "overdue since 2026-10-01" or "due by 2026-12-10")
+    pub items: Vec<(String, String)>,
+    pub link: String,
+}
+
+#[derive(Template)]
+#[template(path = "training.txt")]
+struct TrainingText<'a> {
+    r: &'a TrainingReminder,
+}
+
+#[derive(Template)]
+#[template(path = "training.html")]
+struct TrainingHtml<'a> {
+    r: &'a TrainingReminder,
+}
+
+impl TrainingReminder {
+    pub fn render(&self) -> Result<Email, askama::Error> {
+        Ok(Email {
+            subject: format!("Training due ({})", self.school),
+            text: TrainingText { r: self }.render()?,
+            html: TrainingHtml { r: self }.render()?,
+        })
+    }
+}
+
 /// Daily or weekly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DigestKind {

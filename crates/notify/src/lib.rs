@@ -9,5 +9,5 @@
 pub mod compose;
 pub mod smtp;
 
-pub use compose::{AgreementReminder, AlertEmail, Digest, DigestKind, Email, IncidentEmail};
+pub use compose::{AgreementReminder, AlertEmail, Digest, DigestKind, Email, IncidentEmail, TrainingReminder};
 pub use smtp::{MailConfig, Mailer, SendError, TlsMode, retry_after};

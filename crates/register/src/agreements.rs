@@ -80,6 +80,32 @@ impl Audience {
         }
     }
 
+    /// The agreements signed for a person of this kind and year: their own, and for a pupil
+    /// also the parents' and carers' one (a parent signs it for each child, so the register
+    /// keeps it with the pupil). The first is the person's own, the one the gate asks for.
+    pub fn required_of(kind: PersonKind, year: Option<YearGroup>) -> Vec<Audience> {
+        let own = Audience::for_person(kind, year);
+        if kind == PersonKind::Pupil {
+            vec![own, Audience::ParentsCarers]
+        } else {
+            vec![own]
+        }
+    }
+
+    /// Whether a signature of this audience can be recorded for a person of this kind: the
+    /// ones they need, and for a visitor also an external group's (a visitor who runs a club
+    /// signs for the group).
+    pub fn signable_by(self, kind: PersonKind, year: Option<YearGroup>) -> bool {
+        Audience::required_of(kind, year).contains(&self)
+            || (self == Audience::ExternalGroups && kind == PersonKind::Visitor)
+    }
+
+    /// Whether the signature is given by someone other than the person in the register (a
+    /// parent or carer, a group's organiser), whose name is then kept with it.
+    pub fn signed_by_another(self) -> bool {
+        matches!(self, Audience::ParentsCarers | Audience::ExternalGroups)
+    }
+
     /// The pupils' agreements: a parent or carer may sign these on the child's behalf.
     pub fn is_pupils(self) -> bool {
         matches!(self, Audience::EarlyYears | Audience::Ks1 | Audience::Ks2)
@@ -344,6 +370,20 @@ mod tests {
         assert_eq!(Audience::for_person(PersonKind::Pupil, year("Year 6")), Audience::Ks2);
         assert_eq!(Audience::for_person(PersonKind::Governor, None), Audience::Staff);
         assert_eq!(Audience::for_person(PersonKind::Visitor, None), Audience::Visitors);
+    }
+
+    #[test]
+    fn a_pupil_needs_their_own_and_their_parents_agreement() {
+        let year = Some("Year 3".parse::<YearGroup>().expect("year"));
+        assert_eq!(
+            Audience::required_of(PersonKind::Pupil, year),
+            [Audience::Ks2, Audience::ParentsCarers]
+        );
+        assert_eq!(Audience::required_of(PersonKind::Staff, None), [Audience::Staff]);
+        assert!(Audience::ParentsCarers.signable_by(PersonKind::Pupil, year));
+        assert!(!Audience::ParentsCarers.signable_by(PersonKind::Staff, None));
+        assert!(Audience::ExternalGroups.signable_by(PersonKind::Visitor, None));
+        assert!(!Audience::Staff.signable_by(PersonKind::Pupil, year));
     }
 
     #[test]

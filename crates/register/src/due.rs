@@ -39,6 +39,19 @@ pub enum Register {
 }
 
 impl Register {
+    /// Whether someone with this access can open the page where an item of this register is
+    /// put right (the list shows the item to them either way, without the link).
+    pub fn opens_for(self, access: &crate::roles::RegisterAccess) -> bool {
+        match self {
+            Register::Agreements => access.agreements || access.gates || access.record_signatures,
+            Register::Consent => access.photos || access.consent,
+            Register::Training => access.training,
+            Register::Reviews => access.oversight,
+            Register::Retention => access.agreements,
+            Register::Software | Register::Hardware | Register::Loans => access.assets,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Register::Agreements => "Agreements",
@@ -112,6 +125,8 @@ pub struct Facts {
     pub reviews: Vec<(ReviewKind, Date)>,
     /// Safeguarding records past their review date: how many, and the earliest date.
     pub retention: Option<(usize, Date)>,
+    /// Safeguarding records reaching their review date soon: how many, and the earliest.
+    pub retention_soon: Option<(usize, Date)>,
     /// Software: product and renewal date.
     pub software: Vec<(i64, String, Date)>,
     /// Hardware: asset tag and end of support.
@@ -145,7 +160,10 @@ pub fn due(facts: &Facts, today: Date, start: YearStart) -> Vec<DueItem> {
     }
     for ((audience, new_version), (n, on)) in unsigned {
         let people = if n == 1 { "person has" } else { "people have" };
-        let what = if new_version {
+        let pupils = if n == 1 { "pupil" } else { "pupils" };
+        let what = if audience == Audience::ParentsCarers {
+            format!("{audience}: not signed for {n} {pupils}")
+        } else if new_version {
             format!("{audience}: {n} {people} not signed the new version")
         } else {
             format!("{audience}: {n} {people} not signed for {}", AcademicYear(year.0))
@@ -189,6 +207,15 @@ pub fn due(facts: &Facts, today: Date, start: YearStart) -> Vec<DueItem> {
             what: format!("{n} online safety {records} past the date to review or delete"),
             due_on: on,
             link: "/incidents?past_review=1".into(),
+        });
+    }
+    if let Some((n, on)) = facts.retention_soon {
+        let records = if n == 1 { "record reaches" } else { "records reach" };
+        items.push(DueItem {
+            register: Register::Retention,
+            what: format!("{n} online safety {records} the date to review or delete"),
+            due_on: on,
+            link: "/incidents".into(),
         });
     }
     for (id, product, on) in &facts.software {
@@ -272,6 +299,7 @@ mod tests {
             ],
             reviews: vec![(ReviewKind::FilteringMonitoring, date!(2026 - 09 - 01))],
             retention: Some((2, date!(2026 - 07 - 31))),
+            retention_soon: Some((1, date!(2026 - 12 - 20))),
             software: vec![(3, "Office 365 A1".into(), date!(2026 - 12 - 31))],
             end_of_support: vec![(4, "SG-014".into(), date!(2026 - 10 - 14))],
             loans: vec![(5, "SG-020".into(), "Jo Reid".into(), date!(2026 - 11 - 23))],
@@ -297,6 +325,7 @@ mod tests {
                 "2026-11-23 | SG-020: lent to Jo Reid, to be returned | 1 day overdue",
                 "2026-12-10 | Sam Patel: DSL training | due in 16 days",
                 "2026-12-18 | Staff: 1 person has not signed the new version | due in 24 days",
+                "2026-12-20 | 1 online safety record reaches the date to review or delete | due in 26 days",
             ],
         );
         // Beyond thirty days: the cyber training in March and the licence at the end of

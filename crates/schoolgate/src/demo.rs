@@ -255,8 +255,9 @@ pub async fn seed(store: &Store, now: i64) -> anyhow::Result<(SchoolId, Vec<Demo
 
 /// Registers as a school would have them some weeks into the autumn term: most agreements
 /// signed, consent forms back with a few refusals and some not yet returned, training
-/// mostly in date, a small asset register, and last year's filtering review signed off.
-/// The patterns are fixed, so every demo school looks the same.
+/// mostly in date with the DSL's renewal coming up, and a small asset register with loans.
+/// No review has been done yet, so the reviews show as due. The patterns are fixed, so
+/// every demo school looks the same. The demo's year starts on 1 September.
 async fn seed_registers(
     store: &Store,
     school: SchoolId,
@@ -270,7 +271,7 @@ async fn seed_registers(
     use register::consent::{Answer, Purpose};
     use register::training::Kind;
 
-    let today = OffsetDateTime::from_unix_timestamp(now)?.date();
+    let today = store::uk_day(now);
     let year_start = YearStart::default().first_day(YearStart::default().year_of(today));
     let early = (year_start + Duration::days(6)).min(today);
     store
@@ -287,6 +288,21 @@ async fn seed_registers(
             let by = if method == Method::ParentOrCarer { "Parent" } else { "" };
             store
                 .sign_agreement(school, pupil, early, method, by, actor, now)
+                .await?;
+        }
+        // Most parents have returned the parents' agreement too.
+        if n % 6 != 2 {
+            store
+                .sign_agreement_for(
+                    school,
+                    pupil,
+                    Some(register::agreements::Audience::ParentsCarers),
+                    early,
+                    Method::Paper,
+                    "Parent",
+                    actor,
+                    now,
+                )
                 .await?;
         }
         // One in eleven forms has not come back; some parents refuse some uses.

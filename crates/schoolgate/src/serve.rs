@@ -120,6 +120,8 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         attribution: attribution.clone(),
         sign_in_lasts: config.proxy.sign_in_lasts,
         year_start: config.school.year_start,
+        recent: Default::default(),
+        recent_key: rand::random(),
     };
     let block_page = proxy::BlockPage {
         console: console_config.public_url.clone(),
@@ -244,7 +246,8 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
 /// Keeps the DNS server's table of devices with fixed addresses in step with the asset
 /// register: each device asks as its borrower's group (held back by the agreement gate like
 /// the borrower), or as the group set on the device. Checked every minute, so a device added
-/// or a pupil who has just signed is filtered rightly within a minute.
+/// or a pupil who has just signed is filtered rightly within a minute; each device's *last
+/// seen* is taken from the filter log at the same time.
 async fn watch_devices(
     store: Store,
     school: SchoolId,
@@ -252,7 +255,14 @@ async fn watch_devices(
     year_start: register::agreements::YearStart,
 ) {
     let mut last = None;
+    let mut seen_since = now() * 1000;
     loop {
+        // A little overlap, so that events written just after the last look are not missed.
+        let looked_at = now() * 1000;
+        match store.mark_devices_seen(school, seen_since - 5_000).await {
+            Ok(_) => seen_since = looked_at,
+            Err(e) => tracing::warn!(error = %e, "devices' last-seen times could not be updated"),
+        }
         match store
             .devices_with_address(school, console::uk_today(now()), year_start)
             .await

@@ -2,6 +2,7 @@
 //! the console's throttling and audit), and each sign-in handed to the DNS server's
 //! attribution so that the same pupil's DNS questions carry their name.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -24,16 +25,89 @@ pub struct StoreAccounts {
     pub attribution: Arc<dns::Attribution>,
     pub sign_in_lasts: Duration,
     pub year_start: register::agreements::YearStart,
+    /// Sign-ins checked in the last few minutes, by a keyed hash of username and password.
+    /// Someone held back by the agreement gate is asked about every 30 seconds; only their
+    /// agreement is looked at again, not their password (nor another audit entry).
+    pub recent: Arc<std::sync::Mutex<HashMap<[u8; 32], Checked>>>,
+    /// Keys the hashes of `recent`; random per process.
+    pub recent_key: [u8; 32],
 }
+
+/// A sign-in whose password was checked, for `recent`.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    at: Instant,
+    school: SchoolId,
+    person: register::people::PersonId,
+    username: String,
+    group: String,
+    expires_at: Option<i64>,
+}
+
+/// How long a checked password stands for the agreement gate's re-checks: the proxy's own
+/// sign-in cache lasts five minutes.
+const RECENT: Duration = Duration::from_secs(300);
 
 /// How long a sign-in held back by the agreement gate is trusted before it is checked again:
 /// short, so that a pupil who has just signed is let through within a minute.
 const UNSIGNED_RECHECK: i64 = 30;
 
 impl StoreAccounts {
+    fn recent_key(&self, username: &str, attempt: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.recent_key);
+        h.update(username.as_bytes());
+        h.update([0]);
+        h.update(attempt.as_bytes());
+        h.finalize().into()
+    }
+
+    /// The group whose policy applies to a signed-in person, and until when the proxy may
+    /// trust the answer. The agreement gate (DFE-CS-01): a group that requires a current
+    /// agreement sends those who have not signed to the restricted policy until they do,
+    /// and asks again soon, so that signing lets them through within a minute.
+    async fn gated(&self, c: &Checked, t: i64) -> anyhow::Result<(String, Option<i64>)> {
+        let store = &self.store;
+        let gated = store
+            .agreement_gates(c.school)
+            .await?
+            .iter()
+            .any(|g| g.eq_ignore_ascii_case(&c.group));
+        if gated {
+            let current = store
+                .agreement_current(c.school, c.person, console::uk_today(t), self.year_start)
+                .await?;
+            if !current {
+                let soon = t + UNSIGNED_RECHECK;
+                return Ok((
+                    policy::gate::UNSIGNED.to_owned(),
+                    Some(c.expires_at.map_or(soon, |u| u.min(soon))),
+                ));
+            }
+        }
+        Ok((c.group.clone(), c.expires_at))
+    }
+
     async fn check_now(&self, username: String, attempt: String, client: IpAddr) -> anyhow::Result<proxy::SignIn> {
         let store = &self.store;
         let t = now();
+        let key = self.recent_key(&username, &attempt);
+        let known = self
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .filter(|c| c.at.elapsed() < RECENT)
+            .cloned();
+        if let Some(c) = known {
+            let (group, until) = self.gated(&c, t).await?;
+            return Ok(proxy::SignIn::Person {
+                username: c.username,
+                group,
+                until,
+            });
+        }
         let origin = client.to_string();
         let actor = Actor {
             label: format!("proxy-sign-in:{username}"),
@@ -84,7 +158,7 @@ impl StoreAccounts {
         };
         store.clear_sign_in_failures(&username).await?;
         let person = store.person(account.school, account.person).await?;
-        let mut group = person.group_name.clone().unwrap_or_else(|| {
+        let group = person.group_name.clone().unwrap_or_else(|| {
             match account.kind {
                 PersonKind::Staff | PersonKind::Governor => "Staff",
                 PersonKind::Visitor => "Visitors",
@@ -92,27 +166,25 @@ impl StoreAccounts {
             }
             .to_owned()
         });
-        // The agreement gate (DFE-CS-01): a group that requires a current agreement sends
-        // those who have not signed to the restricted policy until they do.
-        let mut until = account.expires_at;
-        let gated = store
-            .agreement_gates(account.school)
-            .await?
-            .iter()
-            .any(|g| g.eq_ignore_ascii_case(&group));
-        if gated {
-            let today = console::uk_today(t);
-            let current = store
-                .agreement_current(account.school, account.person, today, self.year_start)
-                .await?;
-            if !current {
-                group = policy::gate::UNSIGNED.to_owned();
-                until = Some(until.map_or(t + UNSIGNED_RECHECK, |u| u.min(t + UNSIGNED_RECHECK)));
+        let checked = Checked {
+            at: Instant::now(),
+            school: account.school,
+            person: account.person,
+            username: account.username.clone(),
+            group: group.clone(),
+            expires_at: account.expires_at,
+        };
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.len() > 10_000 {
+                recent.retain(|_, c| c.at.elapsed() < RECENT);
             }
+            recent.insert(key, checked.clone());
         }
+        let (gated_group, until) = self.gated(&checked, t).await?;
         // Each checked sign-in is audited (the proxy remembers it for a few minutes, so
         // this is one entry per person per few minutes of browsing, not per request).
-        let details = json!({"group": group, "from_address": origin});
+        let details = json!({"group": gated_group, "from_address": origin});
         store
             .audit(
                 account.school,
@@ -125,7 +197,7 @@ impl StoreAccounts {
             .await?;
         Ok(proxy::SignIn::Person {
             username: account.username,
-            group,
+            group: gated_group,
             until,
         })
     }

@@ -48,7 +48,7 @@ pub use outbox::{BlockedCategory, Mail, MonitoredEvent, NewMail, Recipient};
 pub use people::{GroupSummary, ImportSummary, NewPerson, PersonRecord};
 pub use registers::{
     AgreementStanding, AgreementVersion, ConfiscationRecord, ConsentAnswer, HardwareRecord, Loan, ReviewRecord,
-    ReviewText, Signature, SoftwareRecord, TrainingNeed, TrainingRecord,
+    ReviewText, Signature, SoftwareRecord, TrainingNeed, TrainingRecord, uk_day,
 };
 pub use schools::School;
 pub use snapshot::{SnapshotError, SnapshotReport, UNIDENTIFIED};

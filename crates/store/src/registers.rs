@@ -52,7 +52,8 @@ pub struct Signature {
     pub recorded_by: String,
 }
 
-/// A person and where they stand with their agreement.
+/// A person and where they stand with one agreement they need (a pupil has two rows: their
+/// own and their parents').
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgreementStanding {
     pub person: PersonRecord,
@@ -179,10 +180,17 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-fn day_of(unix: i64) -> Date {
-    time::OffsetDateTime::from_unix_timestamp(unix)
+/// The school's calendar day (UK local time) at `unix`: what "today" and "on the day it was
+/// recorded" mean for the registers, so that 00:30 in British Summer Time is already today.
+pub fn uk_day(unix: i64) -> Date {
+    let local = unix + policy::rules::uk_offset(unix);
+    time::OffsetDateTime::from_unix_timestamp(local)
         .map(|t| t.date())
         .unwrap_or(Date::MIN)
+}
+
+fn day_of(unix: i64) -> Date {
+    uk_day(unix)
 }
 
 fn version_from_row(r: &AnyRow) -> Result<AgreementVersion> {
@@ -330,7 +338,12 @@ impl Store {
         .bind(&actor.label)
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| {
+            crate::conflict(e, || {
+                "another version was published at the same moment: look at the page again first".into()
+            })
+        })?;
         let details = json!({"audience": audience.as_str(), "version": number, "published_on": published_on.to_string(), "requires_resign": requires_resign});
         append_on(
             &mut tx,
@@ -370,7 +383,8 @@ impl Store {
         Ok(added)
     }
 
-    /// Records a signature of the audience's latest version published by `signed_on`.
+    /// Records a person's signature of their own agreement: the latest version of their
+    /// audience published by `signed_on`.
     #[allow(clippy::too_many_arguments)]
     pub async fn sign_agreement(
         &self,
@@ -382,13 +396,40 @@ impl Store {
         actor: &Actor,
         now: i64,
     ) -> Result<u32> {
+        self.sign_agreement_for(school, person, None, signed_on, method, signed_by, actor, now)
+            .await
+    }
+
+    /// Records a signature of `audience`'s agreement (the person's own when `None`) for a
+    /// person: for a pupil, the parents' agreement too, signed by a named parent or carer.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn sign_agreement_for(
+        &self,
+        school: SchoolId,
+        person: PersonId,
+        audience: Option<Audience>,
+        signed_on: Date,
+        method: Method,
+        signed_by: &str,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<u32> {
         let mut tx = self.write_tx().await?;
         let p = person_on(&mut tx, school, person).await?;
-        let audience = Audience::for_person(p.kind, p.year);
-        if method == Method::ParentOrCarer && (!audience.is_pupils() || signed_by.trim().is_empty()) {
-            return Err(StoreError::Invalid(
-                "a parent or carer signs only for a pupil, and their name is needed".into(),
-            ));
+        let audience = audience.unwrap_or_else(|| Audience::for_person(p.kind, p.year));
+        if !audience.signable_by(p.kind, p.year) {
+            return Err(StoreError::Invalid(format!(
+                "{} does not sign the agreement for {}",
+                p.full_name(),
+                audience.label().to_lowercase()
+            )));
+        }
+        let by_parent = method == Method::ParentOrCarer;
+        if by_parent && !(audience.is_pupils() || audience == Audience::ParentsCarers) {
+            return Err(StoreError::Invalid("a parent or carer signs only for a pupil".into()));
+        }
+        if (by_parent || audience.signed_by_another()) && signed_by.trim().is_empty() {
+            return Err(StoreError::Invalid("give the name of the person who signed".into()));
         }
         let version: Option<i64> = sqlx::query(
             "SELECT max(number) AS n FROM agreement_versions WHERE school_id = $1 AND audience = $2 AND published_on <= $3",
@@ -499,8 +540,11 @@ impl Store {
         today: Date,
         start: YearStart,
     ) -> Result<Vec<AgreementStanding>> {
-        let mut conn = self.pool.acquire().await?;
-        let people = active_people(&mut conn, school).await?;
+        // One connection at a time: holding one while asking for more can exhaust the pool.
+        let people = {
+            let mut conn = self.pool.acquire().await?;
+            active_people(&mut conn, school).await?
+        };
         let versions = self.agreement_versions(school).await?;
         let gates = self.agreement_gates(school).await?;
         // The latest signature of each person: rows come newest first, the first one wins.
@@ -509,7 +553,7 @@ impl Store {
              WHERE school_id = $1 ORDER BY signed_on DESC, id DESC",
         )
         .bind(school.0)
-        .fetch_all(&mut *conn)
+        .fetch_all(&self.pool)
         .await?;
         let mut latest: HashMap<(PersonId, Audience), Signature> = HashMap::new();
         for r in &rows {
@@ -524,30 +568,31 @@ impl Store {
                 requires_resign: v.requires_resign,
             });
         }
-        Ok(people
-            .into_iter()
-            .map(|(person, joined)| {
-                let audience = Audience::for_person(person.kind, person.year);
+        let mut out = Vec::with_capacity(people.len());
+        for (person, joined) in people {
+            let gated = person
+                .group_name
+                .as_deref()
+                .is_some_and(|g| gates.iter().any(|x| x.eq_ignore_ascii_case(g)));
+            for (i, audience) in Audience::required_of(person.kind, person.year).into_iter().enumerate() {
                 let last = latest.remove(&(person.id, audience));
                 let signed = last.as_ref().map(|s| Signed {
                     version: s.version,
                     on: s.signed_on,
                 });
                 let versions = by_audience.get(&audience).map(Vec::as_slice).unwrap_or_default();
-                let gated = person
-                    .group_name
-                    .as_deref()
-                    .is_some_and(|g| gates.iter().any(|x| x.eq_ignore_ascii_case(g)));
-                AgreementStanding {
+                out.push(AgreementStanding {
                     audience,
                     standing: standing(versions, signed, today, start),
                     last,
-                    gated,
+                    // Only the person's own agreement opens the internet to them.
+                    gated: gated && i == 0,
                     joined,
-                    person,
-                }
-            })
-            .collect())
+                    person: person.clone(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Whether one person's agreement is current, for the gate at sign-in.
@@ -651,7 +696,11 @@ impl Store {
         let mut found = Vec::with_capacity(answers.len());
         for a in answers {
             match pupils.get(&a.pupil.to_lowercase()) {
-                Some(id) => found.push((*id, a)),
+                Some(Some(id)) => found.push((*id, a)),
+                Some(None) => errors.push(RowError {
+                    line: a.line,
+                    reason: format!("{} is the identifier of more than one pupil: use the UPN", a.pupil),
+                }),
                 None => errors.push(RowError {
                     line: a.line,
                     reason: format!("no current pupil has the UPN, ID or username {}", a.pupil),
@@ -682,7 +731,8 @@ impl Store {
             "SELECT c.purpose, c.answer, c.given_on, c.given_by, p.external_id, p.given_name, p.family_name, \
              a.username FROM consent_answers c JOIN people p ON p.id = c.person_id \
              LEFT JOIN accounts a ON a.person_id = p.id \
-             WHERE c.school_id = $1 ORDER BY p.family_name, p.given_name, c.given_on, c.recorded_at, c.id",
+             WHERE c.school_id = $1 AND p.status = 'active' \
+             ORDER BY p.family_name, p.given_name, c.given_on, c.recorded_at, c.id",
         )
         .bind(school.0)
         .fetch_all(&self.pool)
@@ -927,15 +977,26 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let people = people_by_identifier(&mut tx, school).await?;
         let mut errors = Vec::new();
+        // Each row's borrower: a current person, or (an export read back in) the leaver who
+        // still has the device, whose loan is left as it is.
+        let mut borrowers: Vec<Option<PersonId>> = Vec::with_capacity(rows.len());
         for r in rows {
-            if let Some(who) = &r.loaned_to
-                && !people.contains_key(&who.to_lowercase())
-            {
-                errors.push(RowError {
-                    line: r.line,
-                    reason: format!("nobody current has the identifier or username {who}"),
-                });
+            let mut borrower = None;
+            if let Some(who) = &r.loaned_to {
+                match people.get(&who.to_lowercase()) {
+                    Some(Some(id)) => borrower = Some(*id),
+                    Some(None) => errors.push(RowError {
+                        line: r.line,
+                        reason: format!("{who} is the identifier of more than one person: use their username"),
+                    }),
+                    None if !lent_to_leaver(&mut tx, school, &r.hardware.tag, who).await? => errors.push(RowError {
+                        line: r.line,
+                        reason: format!("nobody current has the identifier or username {who}"),
+                    }),
+                    None => {}
+                }
             }
+            borrowers.push(borrower);
             let disposed =
                 sqlx::query("SELECT 1 AS one FROM hardware WHERE school_id = $1 AND lower(tag) = $2 AND disposed = 1")
                     .bind(school.0)
@@ -954,14 +1015,14 @@ impl Store {
         }
         let (mut added, mut updated) = (0, 0);
         let today = day_of(now);
-        for r in rows {
+        for (r, borrower) in rows.iter().zip(&borrowers) {
             let (id, new) = upsert_hardware_on(&mut tx, school, &r.hardware, now).await?;
             if new {
                 added += 1;
             } else {
                 updated += 1;
             }
-            if let Some(who) = r.loaned_to.as_ref().and_then(|w| people.get(&w.to_lowercase())) {
+            if let Some(who) = borrower {
                 let open: Option<i64> =
                     sqlx::query("SELECT person_id FROM hardware_loans WHERE hardware_id = $1 AND returned_on IS NULL")
                         .bind(id)
@@ -1140,6 +1201,33 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("device {id}")))
     }
 
+    /// Marks devices seen in the filter log since `since_ms`: each device's last request
+    /// becomes its *last seen*. Reads only the recent part of the log (by its time index).
+    pub async fn mark_devices_seen(&self, school: SchoolId, since_ms: i64) -> Result<u64> {
+        let rows = sqlx::query(
+            "SELECT device, max(at_ms) AS at FROM filter_events WHERE school_id = $1 AND at_ms >= $2              AND device IS NOT NULL GROUP BY device",
+        )
+        .bind(school.0)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut seen = 0;
+        for r in &rows {
+            let device: String = r.try_get("device")?;
+            let at: i64 = r.try_get("at")?;
+            seen += sqlx::query(
+                "UPDATE hardware SET last_seen = $1 WHERE school_id = $2 AND tag = $3                  AND (last_seen IS NULL OR last_seen < $1)",
+            )
+            .bind(at / 1000)
+            .bind(school.0)
+            .bind(&device)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(seen)
+    }
+
     /// Leavers who still have a device: the leaver checklist.
     pub async fn leaver_checklist(&self, school: SchoolId) -> Result<Vec<(PersonRecord, HardwareRecord)>> {
         let hardware = self.hardware(school).await?;
@@ -1296,27 +1384,46 @@ impl Store {
     /// Records a confiscated device's return.
     pub async fn return_confiscated(&self, school: SchoolId, id: i64, to: &str, actor: &Actor, now: i64) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let c = self
-            .confiscations(school)
-            .await?
-            .into_iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| StoreError::NotFound(format!("confiscation {id}")))?;
-        c.confiscation.check_return(to, now).map_err(StoreError::Invalid)?;
-        sqlx::query("UPDATE confiscations SET returned_to = $1, returned_at = $2, returned_by = $3 WHERE id = $4")
-            .bind(to.trim())
-            .bind(now)
-            .bind(&actor.label)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            "SELECT person_id, item, taken_at, held_where, returned_to, returned_at FROM confiscations \
+             WHERE id = $1 AND school_id = $2",
+        )
+        .bind(id)
+        .bind(school.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("confiscation {id}")))?;
+        let person = PersonId(row.try_get("person_id")?);
+        let held = Confiscation {
+            item: row.try_get("item")?,
+            taken_at: row.try_get("taken_at")?,
+            held_where: row.try_get("held_where")?,
+            returned_to: row.try_get("returned_to")?,
+            returned_at: row.try_get("returned_at")?,
+        };
+        held.check_return(to, now).map_err(StoreError::Invalid)?;
+        // Guarded, so that of two returns recorded at once only one counts.
+        let done = sqlx::query(
+            "UPDATE confiscations SET returned_to = $1, returned_at = $2, returned_by = $3 \
+             WHERE id = $4 AND school_id = $5 AND returned_at IS NULL",
+        )
+        .bind(to.trim())
+        .bind(now)
+        .bind(&actor.label)
+        .bind(id)
+        .bind(school.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid("the device has already been returned".into()));
+        }
         append_on(
             &mut tx,
             school,
             actor.entry(
                 now,
                 "confiscation.return",
-                &format!("person:{}", c.person.0),
+                &format!("person:{}", person.0),
                 json!({"confiscation": id}).to_string(),
             ),
         )
@@ -1370,6 +1477,14 @@ impl Store {
         now: i64,
     ) -> Result<i64> {
         let mut tx = self.write_tx().await?;
+        let open = sqlx::query("SELECT id FROM reviews WHERE school_id = $1 AND kind = $2 AND completed_on IS NULL")
+            .bind(school.0)
+            .bind(kind.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if open.is_some() {
+            return Err(StoreError::Invalid("a review of this is already open".into()));
+        }
         let id: i64 = sqlx::query(
             "INSERT INTO reviews (school_id, kind, opened_on, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
         )
@@ -1602,7 +1717,10 @@ impl Store {
         }
         let answers = self.consent_answers(school).await?;
         let mut gaps: HashMap<String, (usize, Date)> = HashMap::new();
-        for s in standings.iter().filter(|s| s.person.kind == PersonKind::Pupil) {
+        for s in standings
+            .iter()
+            .filter(|s| s.person.kind == PersonKind::Pupil && s.audience.is_pupils())
+        {
             let history: Vec<Recorded> = answers
                 .get(&s.person.id)
                 .map(|a| a.iter().map(ConsentAnswer::recorded).collect())
@@ -1630,16 +1748,26 @@ impl Store {
         }
         facts.reviews = self.reviews_due(school, today, start).await?;
         // Counted, never named: the due list is seen by people who may not open the records.
-        let past = sqlx::query(
-            "SELECT count(*) AS n, min(review_at) AS earliest FROM incidents WHERE school_id = $1 AND review_at < $2",
-        )
-        .bind(school.0)
-        .bind(unix_of(today + time::Duration::days(register::due::WINDOW_DAYS)))
-        .fetch_one(&self.pool)
-        .await?;
-        let n: i64 = past.try_get("n")?;
-        if let (true, Some(earliest)) = (n > 0, past.try_get::<Option<i64>, _>("earliest")?) {
-            facts.retention = Some((usize::try_from(n).unwrap_or(0), day_of(earliest)));
+        let horizon = unix_of(today + time::Duration::days(register::due::WINDOW_DAYS));
+        for (from, to, soon) in [(i64::MIN, unix_of(today), false), (unix_of(today), horizon, true)] {
+            let row = sqlx::query(
+                "SELECT count(*) AS n, min(review_at) AS earliest FROM incidents \
+                 WHERE school_id = $1 AND review_at >= $2 AND review_at < $3",
+            )
+            .bind(school.0)
+            .bind(from)
+            .bind(to)
+            .fetch_one(&self.pool)
+            .await?;
+            let n: i64 = row.try_get("n")?;
+            if let (true, Some(earliest)) = (n > 0, row.try_get::<Option<i64>, _>("earliest")?) {
+                let found = Some((usize::try_from(n).unwrap_or(0), day_of(earliest)));
+                if soon {
+                    facts.retention_soon = found;
+                } else {
+                    facts.retention = found;
+                }
+            }
         }
         facts.software = self
             .software(school)
@@ -1775,20 +1903,45 @@ async fn insert_answer_quiet(
 }
 
 /// Current people by lower-case MIS identifier and username.
-async fn people_by_identifier(conn: &mut sqlx::AnyConnection, school: SchoolId) -> Result<HashMap<String, PersonId>> {
+async fn people_by_identifier(
+    conn: &mut sqlx::AnyConnection,
+    school: SchoolId,
+) -> Result<HashMap<String, Option<PersonId>>> {
     identifier_map(conn, school, false).await
 }
 
 /// Current pupils by lower-case UPN, MIS identifier and username.
-async fn pupils_by_identifier(conn: &mut sqlx::AnyConnection, school: SchoolId) -> Result<HashMap<String, PersonId>> {
+async fn pupils_by_identifier(
+    conn: &mut sqlx::AnyConnection,
+    school: SchoolId,
+) -> Result<HashMap<String, Option<PersonId>>> {
     identifier_map(conn, school, true).await
 }
 
+/// Whether the device tagged `tag` is on loan to a leaver known by `who`.
+async fn lent_to_leaver(conn: &mut sqlx::AnyConnection, school: SchoolId, tag: &str, who: &str) -> Result<bool> {
+    let row = sqlx::query(
+        "SELECT 1 AS one FROM hardware h JOIN hardware_loans l ON l.hardware_id = h.id AND l.returned_on IS NULL \
+         JOIN people p ON p.id = l.person_id LEFT JOIN accounts a ON a.person_id = p.id \
+         WHERE h.school_id = $1 AND lower(h.tag) = $2 AND p.status = 'leaver' \
+         AND (lower(coalesce(p.external_id, '')) = $3 OR lower(coalesce(a.username, '')) = $3)",
+    )
+    .bind(school.0)
+    .bind(tag.to_lowercase())
+    .bind(who.to_lowercase())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Current people by lower-case identifier and username; `None` where a key names more than
+/// one person (a pupil and a member of staff may share an MIS number), so that nobody is
+/// picked by chance.
 async fn identifier_map(
     conn: &mut sqlx::AnyConnection,
     school: SchoolId,
     pupils_only: bool,
-) -> Result<HashMap<String, PersonId>> {
+) -> Result<HashMap<String, Option<PersonId>>> {
     let rows = sqlx::query(
         "SELECT p.id, p.external_id, a.username FROM people p LEFT JOIN accounts a ON a.person_id = p.id \
          WHERE p.school_id = $1 AND p.status = 'active' AND ($2 = 0 OR p.kind = 'pupil')",
@@ -1804,7 +1957,13 @@ async fn identifier_map(
             .into_iter()
             .flatten()
         {
-            out.insert(key.to_lowercase(), id);
+            out.entry(key.to_lowercase())
+                .and_modify(|known: &mut Option<PersonId>| {
+                    if *known != Some(id) {
+                        *known = None;
+                    }
+                })
+                .or_insert(Some(id));
         }
     }
     Ok(out)
@@ -1898,7 +2057,8 @@ async fn insert_loan_on(
     .bind(due_back.map(|d| d.to_string()))
     .bind(by)
     .execute(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| crate::conflict(e, || "the device is already on loan: record its return first".into()))?;
     Ok(())
 }
 

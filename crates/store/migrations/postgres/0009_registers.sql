@@ -99,6 +99,8 @@ CREATE TABLE hardware_loans (
     returned_by  TEXT
 );
 CREATE INDEX hardware_loans_open ON hardware_loans (school_id, hardware_id, returned_on);
+-- A device is out to one person at a time, however two loans race.
+CREATE UNIQUE INDEX hardware_loans_one_open ON hardware_loans (hardware_id) WHERE returned_on IS NULL;
 
 CREATE TABLE hardware_disposals (
     hardware_id   BIGINT PRIMARY KEY REFERENCES hardware(id),

@@ -150,10 +150,50 @@ async fn an_unsigned_pupil_is_held_back_by_the_gate_until_they_sign_and_again_wh
             .sign_agreement(school, tom, today, Method::ParentOrCarer, "Mum", &actor(), NOW)
             .await;
         assert!(matches!(refused, Err(StoreError::Invalid(_))), "{label}: {refused:?}");
+        // The parents' agreement is kept with the pupil, signed by a named parent; it is not
+        // what opens the internet to her.
+        let parents = Some(Audience::ParentsCarers);
+        let nameless = store
+            .sign_agreement_for(school, amy, parents, today, Method::Paper, " ", &actor(), NOW)
+            .await;
+        assert!(matches!(nameless, Err(StoreError::Invalid(_))), "{label}: {nameless:?}");
+        let not_a_parent = store
+            .sign_agreement_for(school, tom, parents, today, Method::Paper, "Tom", &actor(), NOW)
+            .await;
+        assert!(matches!(not_a_parent, Err(StoreError::Invalid(_))), "{label}");
+        store
+            .sign_agreement_for(
+                school,
+                amy,
+                parents,
+                date!(2026 - 10 - 02),
+                Method::Paper,
+                "Mrs Ames",
+                &actor(),
+                NOW,
+            )
+            .await
+            .expect("parents sign");
+        let rows: Vec<_> = store
+            .agreement_standings(school, date!(2026 - 10 - 02), YearStart::default())
+            .await
+            .expect("standings")
+            .into_iter()
+            .filter(|s| s.person.id == amy)
+            .map(|s| (s.audience, s.standing, s.gated))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (Audience::Ks2, Standing::Current, true),
+                (Audience::ParentsCarers, Standing::Current, false)
+            ],
+            "{label}"
+        );
         let signatures = store.signatures_of(school, amy).await.expect("history");
-        assert_eq!(signatures.len(), 2);
-        assert_eq!(signatures[1].method, Method::ParentOrCarer);
-        assert_eq!(signatures[1].signed_by, "Mrs Ames");
+        assert_eq!(signatures.len(), 3);
+        assert_eq!(signatures[2].method, Method::ParentOrCarer);
+        assert_eq!(signatures[2].signed_by, "Mrs Ames");
         store
             .verify_audit(school)
             .await
@@ -280,6 +320,23 @@ async fn a_device_is_disposed_of_only_with_a_full_record_and_never_while_on_loan
         assert_eq!((added, updated), (2, 0), "{label}");
         let devices = store.devices_with_address(school, date!(2026 - 09 - 21), YearStart::default()).await.expect("devices");
         assert_eq!(devices.get(&"10.0.5.21".parse().expect("ip")), Some(&("SG-002".to_owned(), "KS2".to_owned())));
+        // The DNS server attributes what the address asks to the device: it was last seen then.
+        let asked = events::FilterEvent {
+            at_ms: NOW * 1000 + 2_500,
+            source: "dns",
+            client: "10.0.5.21".parse().expect("ip"),
+            device: Some("SG-002".into()),
+            group: "KS2".into(),
+            name: "www.bbc.co.uk".into(),
+            kind: "A".into(),
+            verdict: "allow",
+            ..Default::default()
+        };
+        store.insert_events(school, &[asked]).await.expect("event");
+        assert_eq!(store.mark_devices_seen(school, NOW * 1000).await.expect("seen"), 1, "{label}");
+        assert_eq!(store.mark_devices_seen(school, NOW * 1000).await.expect("seen again"), 0, "not moved back or twice");
+        let sg2 = store.hardware(school).await.expect("all").into_iter().find(|h| h.hardware.tag == "SG-002").expect("SG-002");
+        assert_eq!(sg2.last_seen, Some(NOW + 2), "{label}");
         let export = register::assets::hardware_csv(&store.hardware_export(school).await.expect("export"));
         assert!(export.contains("SG-001,laptop,Lenovo,ThinkPad,SN-SG-001,Office,yes,yes,2022-09-01,2026-10-14,,,,2026-09-20"), "{export}");
         let back = "Asset tag,Kind\nSG-001,laptop\nSG-004,printer\n";
@@ -525,6 +582,7 @@ async fn the_due_list_of_a_seeded_school_on_a_fixed_day() {
                 "2026-09-01 Review: Online safety risk assessment",
                 "2026-09-01 Review: Prevent risk assessment",
                 "2026-09-29 Key Stage 2 pupils: 1 person has not signed for 2026/27",
+                "2026-09-29 Parents and carers: not signed for 2 pupils",
                 "2026-09-29 5K: photo consent to ask for 1 pupil",
                 "2026-10-14 SG-014: operating system support ends",
                 "2026-11-20 SG-014: lent to Dee Staff, to be returned",
