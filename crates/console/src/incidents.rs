@@ -1071,7 +1071,7 @@ fn sniff(name: &str, bytes: &[u8]) -> Option<&'static str> {
 }
 
 /// A file name safe to put in a header: letters, digits, dots, dashes, spaces.
-fn safe_name(name: &str) -> String {
+pub(crate) fn safe_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
     let cleaned: String = base
         .chars()
@@ -1095,8 +1095,62 @@ fn attachment_path(dir: &std::path::Path, sha: &str) -> std::path::PathBuf {
     dir.join(&sha[..2]).join(sha)
 }
 
+/// Stores an uploaded file under its SHA-256 in the attachments directory, once; returns
+/// the hash.
+pub(crate) async fn save_file(dir: &std::path::Path, bytes: &[u8]) -> Result<String, ConsoleError> {
+    use sha2::{Digest, Sha256};
+    let sha = hex::encode(Sha256::digest(bytes));
+    let path = attachment_path(dir, &sha);
+    if !path.exists() {
+        let write = async {
+            let parent = path.parent().unwrap_or(dir);
+            tokio::fs::create_dir_all(parent).await?;
+            // Written whole, then renamed: a file under its hash is always complete.
+            let tmp = parent.join(format!(".{sha}.{}", rand::random::<u64>()));
+            tokio::fs::write(&tmp, bytes).await?;
+            tokio::fs::rename(&tmp, &path).await
+        };
+        write
+            .await
+            .map_err(|e| ConsoleError::Internal(format!("attachment not stored: {e}")))?;
+    }
+    Ok(sha)
+}
+
+/// A stored file as a download with its sniffed type, never shown inline: an uploaded file
+/// can never run as a page of the console.
+pub(crate) async fn file_download(
+    dir: &std::path::Path,
+    sha: &str,
+    name: &str,
+    mime: String,
+) -> Result<Response, ConsoleError> {
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ConsoleError::Internal(format!("a stored file has a bad hash: {sha}")));
+    }
+    let bytes = tokio::fs::read(attachment_path(dir, sha))
+        .await
+        .map_err(|e| ConsoleError::Internal(format!("stored file {sha} unreadable: {e}")))?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, mime),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", safe_name(name)),
+        ),
+        (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        (
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'".to_owned(),
+        ),
+        (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+    ];
+    Ok((headers, bytes).into_response())
+}
+
 /// The `file` field of an upload: its name, bytes and sniffed type, or why it is refused.
-async fn read_upload(multipart: &mut axum::extract::Multipart) -> Result<(String, Vec<u8>, &'static str), String> {
+pub(crate) async fn read_upload(
+    multipart: &mut axum::extract::Multipart,
+) -> Result<(String, Vec<u8>, &'static str), String> {
     let too_big = || format!("The file is over {} MiB.", MAX_ATTACHMENT / 1024 / 1024);
     let mut file: Option<(String, Vec<u8>)> = None;
     loop {
@@ -1150,22 +1204,7 @@ pub(crate) async fn attach(
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
         }
     };
-    use sha2::{Digest, Sha256};
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let path = attachment_path(&dir, &sha);
-    if !path.exists() {
-        let write = async {
-            let parent = path.parent().unwrap_or(&dir);
-            tokio::fs::create_dir_all(parent).await?;
-            // Written whole, then renamed: a file under its hash is always complete.
-            let tmp = parent.join(format!(".{sha}.{}", rand::random::<u64>()));
-            tokio::fs::write(&tmp, &bytes).await?;
-            tokio::fs::rename(&tmp, &path).await
-        };
-        write
-            .await
-            .map_err(|e| ConsoleError::Internal(format!("attachment not stored: {e}")))?;
-    }
+    let sha = save_file(&dir, &bytes).await?;
     state
         .store()
         .add_attachment(
@@ -1201,12 +1240,7 @@ pub(crate) async fn attachment(
     };
     let store = state.store();
     let (sha, name, mime) = store.attachment(id, aid).await?;
-    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ConsoleError::Internal(format!("attachment {aid} has a bad hash")));
-    }
-    let bytes = tokio::fs::read(attachment_path(&dir, &sha))
-        .await
-        .map_err(|e| ConsoleError::Internal(format!("attachment {aid} unreadable: {e}")))?;
+    let download = file_download(&dir, &sha, &name, mime).await?;
     store
         .audit(
             user.account.school,
@@ -1218,20 +1252,7 @@ pub(crate) async fn attachment(
             ),
         )
         .await?;
-    let headers = [
-        (axum::http::header::CONTENT_TYPE, mime),
-        (
-            axum::http::header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{}\"", safe_name(&name)),
-        ),
-        (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-        (
-            axum::http::header::CONTENT_SECURITY_POLICY,
-            "sandbox; default-src 'none'".to_owned(),
-        ),
-        (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
-    ];
-    Ok((headers, bytes).into_response())
+    Ok(download)
 }
 
 /// Who may read the governors' report (counts only, no names).

@@ -311,6 +311,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/registers/reviews", get(registers::reviews))
         .route("/registers/reviews.csv", get(registers::reviews_csv))
+        .route(
+            "/registers/reviews/{kind}/evidence",
+            post(registers::review_evidence).layer(axum::extract::DefaultBodyLimit::max(
+                incidents::MAX_ATTACHMENT + 64 * 1024,
+            )),
+        )
+        .route("/registers/files/{id}", get(registers::register_file))
         .route("/registers/confiscations.csv", get(registers::confiscations_csv))
         .route(
             "/registers/reviews/{kind}",

@@ -2155,6 +2155,8 @@ struct ReviewPage {
     sign_as: Option<(&'static str, &'static str)>,
     past: Vec<(String, String)>,
     stats: Vec<(String, String)>,
+    /// Evidence files kept with the review: (id, name, size in KiB).
+    files: Vec<(i64, String, i64)>,
     notice: Option<String>,
 }
 
@@ -2212,6 +2214,15 @@ pub(crate) async fn review(
         Vec::new()
     };
     let checked: Vec<usize> = current.as_ref().map(|r| r.checked.clone()).unwrap_or_default();
+    let files = match &current {
+        Some(r) => store
+            .register_files(school, &format!("review:{}", r.id))
+            .await?
+            .into_iter()
+            .map(|(id, name, size, _)| (id, name, (size + 1023) / 1024))
+            .collect(),
+        None => Vec::new(),
+    };
     let page = ReviewPage {
         title: format!("Review: {}", kind.label()),
         csrf,
@@ -2256,9 +2267,86 @@ pub(crate) async fn review(
             .filter_map(|r| r.completed_on.map(|d| (r.opened_on.to_string(), d.to_string())))
             .collect(),
         stats,
+        files,
         notice: signed(q.notice, &q.sig),
     };
     Ok(render(&page)?.into_response())
+}
+
+/// Attaches a file (minutes, filter test results, a signed policy) to the review in progress.
+pub(crate) async fn review_evidence(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(kind): Path<String>,
+    mut multipart: Multipart,
+) -> Result<Response, ConsoleError> {
+    deny(
+        access(&user).oversight && register::reviews::may_write(user.authority.roles()),
+        "Evidence is added by those who write the review.",
+    )?;
+    let kind: ReviewKind = kind.parse().map_err(|_| ConsoleError::NotFound)?;
+    let to = format!("/registers/reviews/{}", kind.as_str());
+    let school = user.account.school;
+    let store = state.store();
+    let Some(review) = store
+        .reviews(school)
+        .await?
+        .into_iter()
+        .find(|r| r.kind == kind && r.completed_on.is_none())
+    else {
+        return Ok(back(&to, "Open a review first."));
+    };
+    let Some(dir) = state.config().attachments.clone() else {
+        return Ok(back(&to, "Files are not set up on this server."));
+    };
+    let (name, bytes, mime) = match crate::incidents::read_upload(&mut multipart).await {
+        Ok(upload) => upload,
+        Err(why) => return Ok(back(&to, &why)),
+    };
+    let sha = crate::incidents::save_file(&dir, &bytes).await?;
+    store
+        .add_register_file(
+            school,
+            &format!("review:{}", review.id),
+            &sha,
+            &crate::incidents::safe_name(&name),
+            mime,
+            bytes.len() as i64,
+            &user.actor(addr),
+            now(),
+        )
+        .await?;
+    Ok(back(&to, "File added to the review's evidence."))
+}
+
+/// A register's evidence file, to those who may see the record it belongs to.
+pub(crate) async fn register_file(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(id): Path<i64>,
+) -> Result<Response, ConsoleError> {
+    let school = user.account.school;
+    let store = state.store();
+    let (owner, sha, name, mime) = store.register_file(school, id).await?;
+    let allowed = match owner.split_once(':') {
+        Some(("review", _)) => access(&user).oversight,
+        _ => false,
+    };
+    deny(allowed, "This file belongs to a record you cannot see.")?;
+    let Some(dir) = state.config().attachments.clone() else {
+        return Err(ConsoleError::NotFound);
+    };
+    let download = crate::incidents::file_download(&dir, &sha, &name, mime).await?;
+    store
+        .audit(
+            school,
+            user.actor(addr)
+                .entry(now(), "register.file.view", &owner, format!("{{\"file\":{id}}}")),
+        )
+        .await?;
+    Ok(download)
 }
 
 /// The review form: the checklist is up to twelve boxes, `check0` to `check11`.

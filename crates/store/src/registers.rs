@@ -1695,6 +1695,85 @@ impl Store {
             .collect())
     }
 
+    // ----- Evidence files -----
+
+    /// Keeps a file as evidence with a register record (`owner`, such as `review:12`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_register_file(
+        &self,
+        school: SchoolId,
+        owner: &str,
+        sha256: &str,
+        name: &str,
+        mime: &str,
+        size: i64,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<i64> {
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO register_files (school_id, owner, sha256, name, mime, size, added_at, added_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(school.0)
+        .bind(owner)
+        .bind(sha256)
+        .bind(name)
+        .bind(mime)
+        .bind(size)
+        .bind(now)
+        .bind(&actor.label)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        let details = json!({"file": id, "name": name, "size": size});
+        append_on(
+            &mut tx,
+            school,
+            actor.entry(now, "register.file.add", owner, details.to_string()),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The files kept with a record: (id, name, size, added at).
+    pub async fn register_files(&self, school: SchoolId, owner: &str) -> Result<Vec<(i64, String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT id, name, size, added_at FROM register_files WHERE school_id = $1 AND owner = $2 ORDER BY id",
+        )
+        .bind(school.0)
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("name")?,
+                    r.try_get("size")?,
+                    r.try_get("added_at")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// One file: (owner, sha256, name, mime).
+    pub async fn register_file(&self, school: SchoolId, id: i64) -> Result<(String, String, String, String)> {
+        let r = sqlx::query("SELECT owner, sha256, name, mime FROM register_files WHERE school_id = $1 AND id = $2")
+            .bind(school.0)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("file {id}")))?;
+        Ok((
+            r.try_get("owner")?,
+            r.try_get("sha256")?,
+            r.try_get("name")?,
+            r.try_get("mime")?,
+        ))
+    }
+
     // ----- What is due -----
 
     /// Everything the due list is made from, as of `today`.

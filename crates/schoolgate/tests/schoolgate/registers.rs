@@ -335,6 +335,29 @@ async fn each_role_reaches_its_registers_and_every_register_exports_and_imports(
         ],
     )
     .await;
+    // Evidence is attached as a file; it is a download, for those who see reviews.
+    let r = head
+        .upload(
+            &format!("{path}/evidence"),
+            &csrf,
+            "filter-tests.pdf",
+            b"%PDF-1.4 filter checks".to_vec(),
+        )
+        .await;
+    assert!(r.location.as_deref().is_some_and(|l| l.contains("File+added")), "{r:?}");
+    let review = head.get(path).await;
+    let file = review
+        .body
+        .split("href=\"/registers/files/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the file is listed")
+        .to_owned();
+    assert!(review.body.contains("filter-tests.pdf"));
+    assert_eq!(
+        teacher.get(&format!("/registers/files/{file}")).await.status,
+        StatusCode::FORBIDDEN
+    );
     head.post(path, &[("csrf", &csrf), ("action", "sign")]).await;
     let governor = sign_in_enrolled(&server, "kasante").await;
     let gcsrf = governor.csrf(path).await;
@@ -342,6 +365,9 @@ async fn each_role_reaches_its_registers_and_every_register_exports_and_imports(
     assert!(r.location.as_deref().is_some_and(|l| l.contains("complete")), "{r:?}");
     let review = governor.get(path).await;
     assert!(review.body.contains("completed"), "{}", review.body);
+    let download = governor.get(&format!("/registers/files/{file}")).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.body, "%PDF-1.4 filter checks");
     let (code, out, _) = run(&["audit", "verify"], server.data_dir());
     assert_eq!(code, 0, "{out}");
 }

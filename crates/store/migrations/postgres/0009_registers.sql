@@ -163,3 +163,18 @@ CREATE TABLE review_signoffs (
     signed_at  BIGINT NOT NULL,
     PRIMARY KEY (review_id, signer)
 );
+
+-- Files kept as evidence with a register record (`review:ID`), stored under their hash in
+-- the attachments directory like the incident log's.
+CREATE TABLE register_files (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    school_id  BIGINT NOT NULL REFERENCES schools(id),
+    owner      TEXT NOT NULL,
+    sha256     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    mime       TEXT NOT NULL,
+    size       BIGINT NOT NULL,
+    added_at   BIGINT NOT NULL,
+    added_by   TEXT NOT NULL
+);
+CREATE INDEX register_files_owner ON register_files (school_id, owner);
