@@ -86,14 +86,14 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         config.dns.subnets.iter().map(|s| (s.subnet, s.group.clone())).collect(),
         store::UNIDENTIFIED,
     ));
-    // A DNS port that is taken (by another resolver, or mDNS on a desktop) must not stop the
-    // console from starting: say so in the banner and on /healthz instead.
     tokio::spawn(watch_devices(
         store.clone(),
         school,
         attribution.clone(),
         config.school.year_start,
     ));
+    // A DNS port that is taken (by another resolver, or mDNS on a desktop) must not stop the
+    // console from starting: say so in the banner and on /healthz instead.
     let handler = dns_handler(&config, &args, console_addr, engine.clone(), attribution.clone());
     let dns_started = match &handler {
         Ok((h, upstreams)) => start_dns(&config, h.clone(), upstreams, &health, gateways_stopped.clone(), sink).await,
