@@ -2028,7 +2028,8 @@ fn csv_text(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<
     let fail = |e: csv::Error| ConsoleError::Internal(format!("export: {e}"));
     w.write_record(header).map_err(fail)?;
     for r in rows {
-        w.write_record(&r).map_err(fail)?;
+        w.write_record(r.iter().map(|c| register::import::defuse(c).into_owned()))
+            .map_err(fail)?;
     }
     let bytes = w.into_inner().map_err(|e| ConsoleError::Internal(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| ConsoleError::Internal(e.to_string()))

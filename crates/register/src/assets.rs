@@ -17,7 +17,7 @@ use std::str::FromStr;
 
 use time::Date;
 
-use crate::import::{ImportRejected, RowError, header_key, parse_date, parse_yes_no, read_table};
+use crate::import::{ImportRejected, RowError, defuse, header_key, parse_date, parse_yes_no, read_table};
 use crate::people::UnknownValue;
 
 /// What a piece of hardware is.
@@ -422,22 +422,23 @@ pub fn hardware_csv(rows: &[HardwareRow]) -> String {
     let _ = w.write_record(HARDWARE_COLUMNS);
     for r in rows {
         let h = &r.hardware;
-        let _ = w.write_record([
-            h.tag.as_str(),
-            h.kind.as_str(),
-            &h.make,
-            &h.model,
-            &h.serial,
-            &h.location,
-            yes(h.encrypted),
-            yes(h.antimalware_current),
-            &day(h.purchased_on),
-            &day(h.end_of_support),
-            &h.address.map(|a| a.to_string()).unwrap_or_default(),
-            h.group.as_deref().unwrap_or_default(),
-            r.loaned_to.as_deref().unwrap_or_default(),
-            &day(r.disposed_on),
-        ]);
+        let cells = [
+            h.tag.clone(),
+            h.kind.as_str().to_owned(),
+            h.make.clone(),
+            h.model.clone(),
+            h.serial.clone(),
+            h.location.clone(),
+            yes(h.encrypted).to_owned(),
+            yes(h.antimalware_current).to_owned(),
+            day(h.purchased_on),
+            day(h.end_of_support),
+            h.address.map(|a| a.to_string()).unwrap_or_default(),
+            h.group.clone().unwrap_or_default(),
+            r.loaned_to.clone().unwrap_or_default(),
+            day(r.disposed_on),
+        ];
+        let _ = w.write_record(cells.iter().map(|c| defuse(c).into_owned()));
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

@@ -14,7 +14,7 @@ use std::str::FromStr;
 use time::Date;
 
 use crate::agreements::YearStart;
-use crate::import::{ImportRejected, RowError, header_key, parse_date, read_table};
+use crate::import::{ImportRejected, RowError, defuse, header_key, parse_date, read_table};
 use crate::people::UnknownValue;
 
 /// What a photograph or recording may be used for.
@@ -353,12 +353,12 @@ pub fn consents_csv(rows: &[AnswerRow]) -> String {
     let _ = w.write_record(CONSENT_COLUMNS);
     for r in rows {
         let _ = w.write_record([
-            r.pupil.as_str(),
-            &r.name,
+            defuse(&r.pupil).as_ref(),
+            &defuse(&r.name),
             r.purpose.as_str(),
             r.answer.as_str(),
             &r.on.to_string(),
-            &r.given_by,
+            &defuse(&r.given_by),
         ]);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -467,6 +467,22 @@ mod tests {
             long.iter().map(key).collect::<Vec<_>>(),
             answers.iter().map(key).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn an_export_defuses_formulas_and_reads_back_as_it_was() {
+        let row = AnswerRow {
+            pupil: "A1".into(),
+            name: "=cmd|' /C calc'!A0".into(),
+            purpose: Purpose::Video,
+            answer: Answer::Given,
+            on: date!(2026 - 09 - 05),
+            given_by: "@SUM(1+1)".into(),
+        };
+        let text = consents_csv(std::slice::from_ref(&row));
+        assert!(text.contains("'=cmd") && text.contains("'@SUM"), "{text}");
+        let back = parse_consents("export.csv", text.as_bytes()).expect("reads");
+        assert_eq!(back[0].given_by, "@SUM(1+1)");
     }
 
     #[test]

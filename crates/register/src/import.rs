@@ -266,7 +266,12 @@ pub(crate) fn read_table<R: Read>(origin: &str, input: R) -> Result<Table, Impor
     for record in reader.records() {
         match record {
             Ok(r) if r.iter().all(str::is_empty) => {}
-            Ok(r) => rows.push((r.position().map(|p| p.line()).unwrap_or(0), r)),
+            Ok(r) => {
+                let line = r.position().map(|p| p.line()).unwrap_or(0);
+                // A cell our own export defused (`'=…`) reads back as it was.
+                let cells: csv::StringRecord = r.iter().map(restore).collect();
+                rows.push((line, cells));
+            }
             Err(e) => errors.push(RowError {
                 line: e.position().map(|p| p.line()).unwrap_or(0),
                 reason: csv_reason(&e),
@@ -274,6 +279,24 @@ pub(crate) fn read_table<R: Read>(origin: &str, input: R) -> Result<Table, Impor
         }
     }
     Ok(Table { headers, rows, errors })
+}
+
+/// A cell for a CSV export: one that starts with `=`, `+`, `-` or `@` gets a leading `'`,
+/// so that a spreadsheet shows it rather than running it as a formula. The registers'
+/// importers take the `'` off again, so an export reads back as it was.
+pub fn defuse(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+fn restore(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@']) => rest,
+        _ => cell,
+    }
 }
 
 /// A header reduced to its letters and digits, lower case: `Serial No.` is `serialno`.
