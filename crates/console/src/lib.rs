@@ -291,6 +291,12 @@ pub fn router(state: AppState) -> Router {
         .route("/registers/training.csv", get(registers::training_csv))
         .route("/registers/training/remind", post(registers::remind_training))
         .route(
+            "/registers/training/{id}/evidence",
+            post(registers::training_evidence).layer(axum::extract::DefaultBodyLimit::max(
+                incidents::MAX_ATTACHMENT + 64 * 1024,
+            )),
+        )
+        .route(
             "/registers/assets",
             get(registers::assets).post(registers::save_hardware),
         )

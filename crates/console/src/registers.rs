@@ -1074,6 +1074,10 @@ struct TrainingRow {
     kind: &'static str,
     last: String,
     evidence: String,
+    /// The last completion's record, to attach a certificate to.
+    record: Option<i64>,
+    /// Certificates kept with the last completion: (file id, name).
+    files: Vec<(i64, String)>,
     due: String,
     /// `overdue`, `soon`, `ok` or `done`.
     status: &'static str,
@@ -1103,6 +1107,7 @@ pub(crate) async fn training(
     let school = user.account.school;
     let t = today();
     let needs = state.store().training_needs(school).await?;
+    let files = state.store().register_files_under(school, "training:").await?;
     let mine_only = !a.training;
     let soon = t + time::Duration::days(register::due::WINDOW_DAYS);
     let mut rows: Vec<TrainingRow> = needs
@@ -1124,6 +1129,19 @@ pub(crate) async fn training(
                         .copied()
                         .collect::<Vec<_>>()
                         .join(", ")
+                })
+                .unwrap_or_default(),
+            record: n.last.as_ref().map(|l| l.id),
+            files: n
+                .last
+                .as_ref()
+                .map(|l| {
+                    let owner = format!("training:{}", l.id);
+                    files
+                        .iter()
+                        .filter(|f| f.0 == owner)
+                        .map(|f| (f.1, f.2.clone()))
+                        .collect()
                 })
                 .unwrap_or_default(),
             due: n.due_on.map(|d| d.to_string()).unwrap_or_default(),
@@ -1208,6 +1226,46 @@ pub(crate) async fn record_training(
         Ok(_) => Ok(back("/registers/training", "Training recorded.")),
         Err(e) => Ok(back("/registers/training", &refusal(e)?)),
     }
+}
+
+/// Keeps a certificate with a training record.
+pub(crate) async fn training_evidence(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(id): Path<i64>,
+    mut multipart: Multipart,
+) -> Result<Response, ConsoleError> {
+    deny(access(&user).training, "Training is recorded by the school's leaders.")?;
+    let school = user.account.school;
+    let store = state.store();
+    if !store.training_records(school).await?.iter().any(|r| r.id == id) {
+        return Err(ConsoleError::NotFound);
+    }
+    let Some(dir) = state.config().attachments.clone() else {
+        return Ok(back("/registers/training", "Files are not set up on this server."));
+    };
+    let (name, bytes, mime) = match crate::incidents::read_upload(&mut multipart).await {
+        Ok(upload) => upload,
+        Err(why) => return Ok(back("/registers/training", &why)),
+    };
+    let sha = crate::incidents::save_file(&dir, &bytes).await?;
+    store
+        .add_register_file(
+            school,
+            &format!("training:{id}"),
+            &sha,
+            &crate::incidents::safe_name(&name),
+            mime,
+            bytes.len() as i64,
+            &user.actor(addr),
+            now(),
+        )
+        .await?;
+    Ok(back(
+        "/registers/training",
+        "Certificate kept with the training record.",
+    ))
 }
 
 /// Emails each member of staff whose training is overdue or due within 30 days: what is
@@ -2333,6 +2391,15 @@ pub(crate) async fn register_file(
     let (owner, sha, name, mime) = store.register_file(school, id).await?;
     let allowed = match owner.split_once(':') {
         Some(("review", _)) => access(&user).oversight,
+        // A certificate: for those who keep training records, and for its holder.
+        Some(("training", record)) => {
+            access(&user).training
+                || store
+                    .training_records(school)
+                    .await?
+                    .iter()
+                    .any(|r| r.id.to_string() == record && r.person == user.account.person)
+        }
         _ => false,
     };
     deny(allowed, "This file belongs to a record you cannot see.")?;

@@ -1758,6 +1758,22 @@ impl Store {
             .collect()
     }
 
+    /// The files kept with every record whose owner starts with `prefix` (`training:`):
+    /// (owner, id, name).
+    pub async fn register_files_under(&self, school: SchoolId, prefix: &str) -> Result<Vec<(String, i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT owner, id, name FROM register_files WHERE school_id = $1 AND substr(owner, 1, $2) = $3 ORDER BY id",
+        )
+        .bind(school.0)
+        .bind(i64::try_from(prefix.len()).unwrap_or(0))
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("owner")?, r.try_get("id")?, r.try_get("name")?)))
+            .collect()
+    }
+
     /// One file: (owner, sha256, name, mime).
     pub async fn register_file(&self, school: SchoolId, id: i64) -> Result<(String, String, String, String)> {
         let r = sqlx::query("SELECT owner, sha256, name, mime FROM register_files WHERE school_id = $1 AND id = $2")

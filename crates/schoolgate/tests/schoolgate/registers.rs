@@ -131,6 +131,39 @@ async fn each_role_reaches_its_registers_and_every_register_exports_and_imports(
     );
     let training = osl.get("/registers/training").await;
     assert!(training.body.contains("DSL training"), "{}", training.body);
+    // A certificate is kept with a training record; its holder and the leaders can open it.
+    let record = training
+        .body
+        .split("action=\"/registers/training/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .expect("a training record to attach to")
+        .to_owned();
+    let csrf = hidden(&training.body, "csrf").expect("csrf");
+    let r = osl
+        .upload(
+            &format!("/registers/training/{record}/evidence"),
+            &csrf,
+            "certificate.pdf",
+            b"%PDF-1.4 cert".to_vec(),
+        )
+        .await;
+    assert!(
+        r.location.as_deref().is_some_and(|l| l.contains("Certificate+kept")),
+        "{r:?}"
+    );
+    let training = osl.get("/registers/training").await;
+    let certificate = training
+        .body
+        .split("href=\"/registers/files/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the certificate is listed")
+        .to_owned();
+    assert_eq!(
+        osl.get(&format!("/registers/files/{certificate}")).await.body,
+        "%PDF-1.4 cert"
+    );
     assert!(osl.get("/registers/training.csv").await.body.contains("Daniel Okoro"));
 
     // A teacher: photo consent yes, the asset register and training of others no.
@@ -145,6 +178,11 @@ async fn each_role_reaches_its_registers_and_every_register_exports_and_imports(
         "a teacher does not import consent"
     );
     assert_eq!(teacher.get("/registers/assets").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        teacher.get(&format!("/registers/files/{certificate}")).await.status,
+        StatusCode::FORBIDDEN,
+        "someone else's certificate"
+    );
     assert_eq!(
         teacher.get("/registers/consent.csv").await.status,
         StatusCode::FORBIDDEN
