@@ -122,6 +122,58 @@ async fn audit_export(state: &AppState, user: &CurrentUser, addr: SocketAddr, wh
     Ok(())
 }
 
+/// Puts a reminder to one person in the outbox.
+async fn queue_reminder(
+    state: &AppState,
+    school: register::people::SchoolId,
+    to: String,
+    mail: Result<notify::Email, askama::Error>,
+) -> Result<(), ConsoleError> {
+    let mail = mail.map_err(|e| ConsoleError::Internal(format!("reminder not written: {e}")))?;
+    let m = NewMail {
+        kind: "reminder".into(),
+        recipients: vec![to],
+        subject: mail.subject,
+        text: mail.text,
+        html: mail.html,
+    };
+    state.store().queue_mail(school, &m, now()).await?;
+    Ok(())
+}
+
+/// Keeps an uploaded file as evidence with a register record (`owner`); the person's words
+/// when the upload is refused.
+async fn keep_file(
+    state: &AppState,
+    user: &CurrentUser,
+    addr: SocketAddr,
+    owner: &str,
+    multipart: &mut Multipart,
+) -> Result<Result<(), String>, ConsoleError> {
+    let Some(dir) = state.config().attachments.clone() else {
+        return Ok(Err("Files are not set up on this server.".into()));
+    };
+    let (name, bytes, mime) = match crate::incidents::read_upload(multipart).await {
+        Ok(upload) => upload,
+        Err(why) => return Ok(Err(why)),
+    };
+    let sha = crate::incidents::save_file(&dir, &bytes).await?;
+    state
+        .store()
+        .add_register_file(
+            user.account.school,
+            owner,
+            &sha,
+            &crate::incidents::safe_name(&name),
+            mime,
+            bytes.len() as i64,
+            &user.actor(addr),
+            now(),
+        )
+        .await?;
+    Ok(Ok(()))
+}
+
 /// Reads the `file` field of an upload as text.
 async fn read_csv_upload(multipart: &mut Multipart) -> Result<(String, String), String> {
     let too_big = || format!("The file is over {} MiB.", MAX_CSV / 1024 / 1024);
@@ -667,21 +719,8 @@ pub(crate) async fn remind(
             gated: s.gated,
             link: link.clone(),
         }
-        .render()
-        .map_err(|e| ConsoleError::Internal(format!("reminder not written: {e}")))?;
-        store
-            .queue_mail(
-                school,
-                &NewMail {
-                    kind: "reminder".into(),
-                    recipients: vec![email],
-                    subject: mail.subject,
-                    text: mail.text,
-                    html: mail.html,
-                },
-                now(),
-            )
-            .await?;
+        .render();
+        queue_reminder(&state, school, email, mail).await?;
         sent += 1;
     }
     let details = serde_json::json!({"audience": f.audience, "sent": sent, "without_email": no_email});
@@ -1238,34 +1277,16 @@ pub(crate) async fn training_evidence(
 ) -> Result<Response, ConsoleError> {
     deny(access(&user).training, "Training is recorded by the school's leaders.")?;
     let school = user.account.school;
-    let store = state.store();
-    if !store.training_records(school).await?.iter().any(|r| r.id == id) {
+    if !state.store().training_records(school).await?.iter().any(|r| r.id == id) {
         return Err(ConsoleError::NotFound);
     }
-    let Some(dir) = state.config().attachments.clone() else {
-        return Ok(back("/registers/training", "Files are not set up on this server."));
-    };
-    let (name, bytes, mime) = match crate::incidents::read_upload(&mut multipart).await {
-        Ok(upload) => upload,
-        Err(why) => return Ok(back("/registers/training", &why)),
-    };
-    let sha = crate::incidents::save_file(&dir, &bytes).await?;
-    store
-        .add_register_file(
-            school,
-            &format!("training:{id}"),
-            &sha,
-            &crate::incidents::safe_name(&name),
-            mime,
-            bytes.len() as i64,
-            &user.actor(addr),
-            now(),
-        )
-        .await?;
-    Ok(back(
-        "/registers/training",
-        "Certificate kept with the training record.",
-    ))
+    match keep_file(&state, &user, addr, &format!("training:{id}"), &mut multipart).await? {
+        Ok(()) => Ok(back(
+            "/registers/training",
+            "Certificate kept with the training record.",
+        )),
+        Err(why) => Ok(back("/registers/training", &why)),
+    }
 }
 
 /// Emails each member of staff whose training is overdue or due within 30 days: what is
@@ -1314,21 +1335,8 @@ pub(crate) async fn remind_training(
             items,
             link: format!("{}/registers/training", state.config().public_url),
         }
-        .render()
-        .map_err(|e| ConsoleError::Internal(format!("reminder not written: {e}")))?;
-        store
-            .queue_mail(
-                school,
-                &NewMail {
-                    kind: "reminder".into(),
-                    recipients: vec![email],
-                    subject: mail.subject,
-                    text: mail.text,
-                    html: mail.html,
-                },
-                now(),
-            )
-            .await?;
+        .render();
+        queue_reminder(&state, school, email, mail).await?;
         sent += 1;
     }
     let details = serde_json::json!({"sent": sent, "without_email": no_email});
@@ -2356,27 +2364,10 @@ pub(crate) async fn review_evidence(
     else {
         return Ok(back(&to, "Open a review first."));
     };
-    let Some(dir) = state.config().attachments.clone() else {
-        return Ok(back(&to, "Files are not set up on this server."));
-    };
-    let (name, bytes, mime) = match crate::incidents::read_upload(&mut multipart).await {
-        Ok(upload) => upload,
-        Err(why) => return Ok(back(&to, &why)),
-    };
-    let sha = crate::incidents::save_file(&dir, &bytes).await?;
-    store
-        .add_register_file(
-            school,
-            &format!("review:{}", review.id),
-            &sha,
-            &crate::incidents::safe_name(&name),
-            mime,
-            bytes.len() as i64,
-            &user.actor(addr),
-            now(),
-        )
-        .await?;
-    Ok(back(&to, "File added to the review's evidence."))
+    match keep_file(&state, &user, addr, &format!("review:{}", review.id), &mut multipart).await? {
+        Ok(()) => Ok(back(&to, "File added to the review's evidence.")),
+        Err(why) => Ok(back(&to, &why)),
+    }
 }
 
 /// A register's evidence file, to those who may see the record it belongs to.
