@@ -61,6 +61,24 @@ enum Command {
     /// The daily online safety digest.
     #[command(subcommand)]
     Digest(DigestCommand),
+    /// Photo and video consent (see docs/registers.md).
+    #[command(subcommand)]
+    Consent(RegisterImport),
+    /// The hardware register (see docs/registers.md).
+    #[command(subcommand)]
+    Assets(RegisterImport),
+}
+
+#[derive(Debug, Subcommand)]
+enum RegisterImport {
+    /// Import a CSV file whole: every row, or, if any row is wrong, nothing and every bad
+    /// line listed.
+    Import {
+        file: PathBuf,
+        /// The account doing the import, for the audit log [default: the system user]
+        #[arg(long = "as", value_name = "USERNAME")]
+        actor: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,6 +254,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             allow_many_leavers,
         }) => import_people(&config, &file, actor, allow_many_leavers).await,
         Command::Audit(AuditCommand::Verify) => verify_audit(&config).await,
+        Command::Consent(RegisterImport::Import { file, actor }) => {
+            import_register(&config, &file, actor, Register::Consent).await
+        }
+        Command::Assets(RegisterImport::Import { file, actor }) => {
+            import_register(&config, &file, actor, Register::Hardware).await
+        }
         Command::Accounts(AccountsCommand::ResetPassword { username }) => reset_password(&config, &username).await,
         Command::Lists(ListsCommand::Import {
             path,
@@ -414,6 +438,64 @@ async fn import_people(
     );
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Which register a CSV file is for.
+#[derive(Debug, Clone, Copy)]
+enum Register {
+    Consent,
+    Hardware,
+}
+
+/// `consent import` and `assets import`: the console's imports, from the command line, for a
+/// technician who keeps the files on the server.
+async fn import_register(
+    config: &FileConfig,
+    file: &Path,
+    actor: Option<String>,
+    register: Register,
+) -> anyhow::Result<ExitCode> {
+    let origin = file.display().to_string();
+    let text = std::fs::read(file).with_context(|| format!("cannot open {origin}"))?;
+    let store = open_existing(config).await?;
+    let school = only_school(&store).await?;
+    let actor = cli_actor(actor);
+    let refused = |errors: Vec<register::import::RowError>| {
+        eprintln!(
+            "{origin} was not imported: {} problem(s), nothing was changed",
+            errors.len()
+        );
+        for e in errors {
+            eprintln!("  {origin}: {e}");
+        }
+    };
+    let done = match register {
+        Register::Consent => match register::consent::parse_consents(&origin, text.as_slice()) {
+            Err(rejected) => Err(rejected.errors),
+            Ok(answers) => store
+                .import_consents(school, &origin, &answers, &actor, now())
+                .await?
+                .map(|n| format!("Imported {origin}: {n} consent answers.")),
+        },
+        Register::Hardware => match register::assets::parse_hardware(&origin, text.as_slice()) {
+            Err(rejected) => Err(rejected.errors),
+            Ok(rows) => store
+                .import_hardware(school, &origin, &rows, &actor, now())
+                .await?
+                .map(|(added, updated)| format!("Imported {origin}: {added} devices added, {updated} updated.")),
+        },
+    };
+    store.close().await;
+    match done {
+        Ok(line) => {
+            println!("{line}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            refused(errors);
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn verify_audit(config: &FileConfig) -> anyhow::Result<ExitCode> {

@@ -1,4 +1,4 @@
-//! The one-off commands: people import and audit verify.
+//! The one-off commands: people, consent and assets imports, and audit verify.
 
 use std::process::Command;
 
@@ -94,4 +94,57 @@ async fn a_malformed_config_file_is_refused_naming_the_key_and_line() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 3") && err.contains("idle_timout"), "{err}");
+}
+
+#[tokio::test]
+async fn consent_and_assets_import_from_the_command_line_whole_or_not_at_all() {
+    let server = crate::demo(Some("[console]\nidle_timeout = \"10m\"\n"));
+    let data = server.data_dir().to_owned();
+    let write = |name: &str, text: &str| {
+        let path = data.join(name);
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    };
+
+    let bad = write("devices-bad.csv", "Asset tag,Kind\nLT-100,laptop\nLT-101,kettle\n");
+    let (code, _, err) = run(&["assets", "import", &bad, "--as", "gpryce"], &data);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("line 3: unknown hardware kind \"kettle\""), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    let good = write(
+        "devices.csv",
+        "Asset tag,Kind,Make,Model\nLT-100,laptop,Dell,Latitude\n",
+    );
+    let (code, out, err) = run(&["assets", "import", &good, "--as", "gpryce"], &data);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 devices added, 0 updated"), "{out}");
+
+    // A pupil the school has, from the office's consent export, and one it does not.
+    let office = crate::filtering::sign_in_enrolled(&server, "jhartley").await;
+    let export = office.get("/registers/consent.csv").await.body;
+    let upn = export
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split(',').next())
+        .expect("a pupil")
+        .to_owned();
+    let bad = write(
+        "consent-bad.csv",
+        &format!("UPN,Date,Video\n{upn},2026-09-20,yes\nZ000,2026-09-20,yes\n"),
+    );
+    let (code, _, err) = run(&["consent", "import", &bad], &data);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("line 3: no current pupil has the UPN, ID or username Z000"),
+        "{err}"
+    );
+    let good = write(
+        "consent.csv",
+        &format!("UPN,Date,Parent,Video\n{upn},2026-09-20,Mrs Test,withdrawn\n"),
+    );
+    let (code, out, err) = run(&["consent", "import", &good], &data);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 consent answers"), "{out}");
+    let export = office.get("/registers/consent.csv").await.body;
+    assert!(export.contains("video,withdrawn,2026-09-20,Mrs Test"), "{export}");
 }
