@@ -520,6 +520,17 @@ mod tests {
     ];
 
     #[test]
+    fn the_academic_year_start_reads_as_month_and_day_and_refuses_what_is_not() {
+        let c = FileConfig::from_toml("y.toml", "[school]\nyear_start = \"08-15\"\n").expect("reads");
+        assert_eq!(c.school.year_start, YearStart::parse("08-15").expect("date"));
+        let e = FileConfig::from_toml("y.toml", "[school]\nyear_start = \"02-30\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("line 2: \"02-30\" is not a month and day"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn digest_times_and_days_read_as_people_write_them() {
         let c = FileConfig::from_toml(
             "d.toml",
