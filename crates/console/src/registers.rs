@@ -122,6 +122,13 @@ async fn audit_export(state: &AppState, user: &CurrentUser, addr: SocketAddr, wh
     Ok(())
 }
 
+/// What the person reads when a file is refused: that nothing changed, then every bad line.
+fn not_imported(name: &str, errors: &[register::import::RowError]) -> Vec<String> {
+    std::iter::once(format!("{name} was not imported: nothing was changed."))
+        .chain(errors.iter().map(|e| e.to_string()))
+        .collect()
+}
+
 /// Puts a reminder to one person in the outbox.
 async fn queue_reminder(
     state: &AppState,
@@ -1069,7 +1076,7 @@ pub(crate) async fn import_consent(
     };
     let answers = match register::consent::parse_consents(&name, text.as_bytes()) {
         Ok(a) => a,
-        Err(rejected) => return failed(rejected.errors.iter().map(|e| e.to_string()).collect()).await,
+        Err(rejected) => return failed(not_imported(&name, &rejected.errors)).await,
     };
     match state
         .store()
@@ -1077,11 +1084,7 @@ pub(crate) async fn import_consent(
         .await?
     {
         Ok(n) => Ok(back("/registers/photos", &format!("{n} answers imported from {name}."))),
-        Err(errors) => {
-            let mut lines = vec![format!("{name} was not imported: nothing was changed.")];
-            lines.extend(errors.iter().map(|e| e.to_string()));
-            failed(lines).await
-        }
+        Err(errors) => failed(not_imported(&name, &errors)).await,
     }
 }
 
@@ -1598,11 +1601,7 @@ pub(crate) async fn import_hardware(
     };
     let rows = match register::assets::parse_hardware(&name, text.as_bytes()) {
         Ok(r) => r,
-        Err(rejected) => {
-            let mut lines = vec![format!("{name} was not imported: nothing was changed.")];
-            lines.extend(rejected.errors.iter().map(|e| e.to_string()));
-            return failed(lines).await;
-        }
+        Err(rejected) => return failed(not_imported(&name, &rejected.errors)).await,
     };
     match state
         .store()
@@ -1613,11 +1612,7 @@ pub(crate) async fn import_hardware(
             "/registers/assets",
             &format!("{name}: {added} devices added, {updated} updated."),
         )),
-        Err(errors) => {
-            let mut lines = vec![format!("{name} was not imported: nothing was changed.")];
-            lines.extend(errors.iter().map(|e| e.to_string()));
-            failed(lines).await
-        }
+        Err(errors) => failed(not_imported(&name, &errors)).await,
     }
 }
 
