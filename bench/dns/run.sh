@@ -13,6 +13,9 @@ repo=$(cd "$here/../.." && pwd)
 lists=${SCHOOLGATE_BLOCKLISTS:-$repo/../shared/data/blocklists}
 duration=${DURATION:-10}
 work=$(mktemp -d)
+# dnsmasq reads its hosts file after dropping to nobody: a private work directory would
+# leave the upstream answering NXDOMAIN for every test name.
+chmod 755 "$work"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT

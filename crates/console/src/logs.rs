@@ -148,6 +148,7 @@ pub(crate) async fn log(
                 .map(|c| c.label().to_owned())
                 .unwrap_or_default(),
             rule: e.rule,
+            repeats: e.repeats,
         })
         .collect();
     let view = LogPage {

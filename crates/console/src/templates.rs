@@ -316,6 +316,8 @@ pub(crate) struct EventRow {
     pub blocked: bool,
     pub category: String,
     pub rule: String,
+    /// How many identical answers the row stands for (asked again within a second).
+    pub repeats: i64,
 }
 
 /// One of the requester's own requests, as the block page lists them.

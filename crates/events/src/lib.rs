@@ -52,6 +52,8 @@ pub struct FilterEvent {
     pub bytes: Option<u64>,
     /// The search term, when the URL was a search engine's (proxy only).
     pub search: Option<String>,
+    /// How many identical answers this event stands for (see [`coalesce`]); 1 as pushed.
+    pub repeats: u32,
 }
 
 impl Default for FilterEvent {
@@ -73,8 +75,93 @@ impl Default for FilterEvent {
             url: None,
             bytes: None,
             search: None,
+            repeats: 1,
         }
     }
+}
+
+/// Whether two DNS events record the same answer to the same question from the same asker,
+/// differing at most in when and how fast.
+fn same_answer(a: &FilterEvent, b: &FilterEvent) -> bool {
+    a.source == b.source
+        && a.client == b.client
+        && a.name == b.name
+        && a.kind == b.kind
+        && a.verdict == b.verdict
+        && a.status == b.status
+        && a.device == b.device
+        && a.person == b.person
+        && a.group == b.group
+        && a.category == b.category
+        && a.rule == b.rule
+}
+
+fn answer_hash(e: &FilterEvent) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (e.client, &e.name, &e.kind, e.verdict, &e.status, &e.device, &e.person).hash(&mut h);
+    h.finish()
+}
+
+/// Folds repeated DNS answers into one event each: the same device asking the same name and
+/// getting the same answer several times while the writer gathers a batch (up to a second)
+/// becomes one row, at the first time, with the count in `repeats` and the slowest latency.
+/// Apps that retry a blocked name in a tight loop, and browsers asking again for every tab,
+/// would otherwise fill the log (and the disk, and the writer's share of the CPU) with rows
+/// that say nothing new; the DfE standard's minimum — device, address, individual, time and
+/// what was blocked — is kept for every one (DFE-FM-3.11). Proxy events are left alone: each
+/// carries its own URL and byte count. The order of first appearance is kept.
+#[derive(Debug, Default)]
+pub struct Coalescer {
+    kept: Vec<FilterEvent>,
+    /// Where the DNS events with a given hash of their question and answer are in `kept`.
+    slots: std::collections::HashMap<u64, Vec<usize>>,
+}
+
+impl Coalescer {
+    pub fn push(&mut self, e: FilterEvent) {
+        if e.source != "dns" {
+            self.kept.push(e);
+            return;
+        }
+        let slots = self.slots.entry(answer_hash(&e)).or_default();
+        match slots.iter().copied().find(|&i| same_answer(&self.kept[i], &e)) {
+            Some(i) => {
+                let k = &mut self.kept[i];
+                k.repeats = k.repeats.saturating_add(e.repeats);
+                k.latency_us = k.latency_us.max(e.latency_us);
+                k.at_ms = k.at_ms.min(e.at_ms);
+            }
+            None => {
+                slots.push(self.kept.len());
+                self.kept.push(e);
+            }
+        }
+    }
+
+    /// Events in hand, after folding.
+    pub fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    /// The folded events, leaving the coalescer empty.
+    pub fn take(&mut self) -> Vec<FilterEvent> {
+        self.slots.clear();
+        std::mem::take(&mut self.kept)
+    }
+}
+
+/// Folds one batch in place (see [`Coalescer`]).
+pub fn coalesce(events: &mut Vec<FilterEvent>) {
+    let mut c = Coalescer::default();
+    for e in events.drain(..) {
+        c.push(e);
+    }
+    *events = c.take();
 }
 
 /// The sending end: cheap to clone, never waits.
@@ -114,5 +201,112 @@ impl EventQueue {
 
     pub fn pushed(&self) -> u64 {
         self.pushed.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dns(at_ms: i64, client: [u8; 4], name: &str, verdict: &'static str, latency_us: u32) -> FilterEvent {
+        FilterEvent {
+            at_ms,
+            client: IpAddr::from(client),
+            name: name.into(),
+            kind: "A".into(),
+            verdict,
+            status: "NoError".into(),
+            group: "ks3".into(),
+            latency_us,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn repeated_answers_to_one_device_become_one_event_with_a_count() {
+        let mut batch = vec![
+            dns(100, [10, 0, 0, 1], "tiktok.com", "block", 40),
+            dns(120, [10, 0, 0, 1], "bbc.co.uk", "allow", 900),
+            dns(130, [10, 0, 0, 1], "tiktok.com", "block", 70),
+            dns(150, [10, 0, 0, 2], "tiktok.com", "block", 10),
+            dns(90, [10, 0, 0, 1], "tiktok.com", "block", 30),
+        ];
+        coalesce(&mut batch);
+        let got: Vec<_> = batch
+            .iter()
+            .map(|e| (e.at_ms, e.client.to_string(), e.name.as_str(), e.repeats, e.latency_us))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (90, "10.0.0.1".to_owned(), "tiktok.com", 3, 70),
+                (120, "10.0.0.1".to_owned(), "bbc.co.uk", 1, 900),
+                (150, "10.0.0.2".to_owned(), "tiktok.com", 1, 10),
+            ],
+            "first time, count and slowest latency; another device keeps its own row"
+        );
+    }
+
+    #[test]
+    fn anything_that_differs_in_what_was_asked_or_answered_keeps_its_own_event() {
+        let base = dns(100, [10, 0, 0, 1], "example.org", "allow", 5);
+        let variants = [
+            FilterEvent {
+                kind: "AAAA".into(),
+                ..base.clone()
+            },
+            FilterEvent {
+                verdict: "block",
+                ..base.clone()
+            },
+            FilterEvent {
+                status: "NXDomain".into(),
+                ..base.clone()
+            },
+            FilterEvent {
+                person: Some("jsmith".into()),
+                ..base.clone()
+            },
+            FilterEvent {
+                device: Some("ipad-12".into()),
+                ..base.clone()
+            },
+            FilterEvent {
+                group: "staff".into(),
+                ..base.clone()
+            },
+            FilterEvent {
+                category: Some("games"),
+                ..base.clone()
+            },
+            FilterEvent {
+                rule: "another rule".into(),
+                ..base.clone()
+            },
+            FilterEvent {
+                name: "www.example.org".into(),
+                ..base.clone()
+            },
+        ];
+        let mut batch = vec![base.clone()];
+        batch.extend(variants.iter().cloned());
+        let n = batch.len();
+        coalesce(&mut batch);
+        assert_eq!(batch.len(), n);
+        assert!(batch.iter().all(|e| e.repeats == 1));
+    }
+
+    #[test]
+    fn proxy_requests_are_never_folded_together() {
+        let request = FilterEvent {
+            source: "proxy",
+            name: "example.org".into(),
+            url: Some("http://example.org/".into()),
+            bytes: Some(10),
+            ..Default::default()
+        };
+        let mut batch = vec![request.clone(), request.clone()];
+        coalesce(&mut batch);
+        assert_eq!(batch, vec![request.clone(), request]);
     }
 }

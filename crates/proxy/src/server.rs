@@ -636,6 +636,7 @@ impl Proxy {
             url: r.url,
             bytes: Some(bytes),
             search: r.search,
+            repeats: 1,
         });
     }
 

@@ -8,20 +8,28 @@ use tokio::sync::mpsc;
 
 use crate::{Backend, Result, Store};
 
-/// The most events written in one statement (17 columns each, well under SQLite's limit on
+/// The most events written in one statement (18 columns each, well under SQLite's limit on
 /// bound parameters).
 const BATCH: usize = 500;
+
+/// The most distinct events the writer holds before writing them, however early in its
+/// gathering second: bounds its memory (about 15 MB).
+const HOLD: usize = 50_000;
+
+/// Events written in one transaction: short enough (tens of milliseconds) that the
+/// console's own writes never wait long for the database.
+const PER_TRANSACTION: usize = 5_000;
 
 /// `INSERT ... VALUES (...), (...)` for `rows` events. SQLite gets plain `?` placeholders:
 /// sqlx looks up the name of every numbered (`$N`) parameter, and SQLite finds a name by
 /// walking the statement's list of them, so binding 7,000 numbered parameters is quadratic
 /// and took half a core at 60,000 DNS answers a second (seen with `perf`).
 fn insert_statement(backend: Backend, rows: usize) -> String {
-    const COLUMNS: usize = 17;
+    const COLUMNS: usize = 18;
     let mut sql = String::with_capacity(160 + rows * COLUMNS * 5);
     sql.push_str(
         "INSERT INTO filter_events (school_id, at_ms, source, client, device, person, group_name, name, kind, \
-         verdict, category, rule, status, latency_us, url, bytes, search) VALUES ",
+         verdict, category, rule, status, latency_us, url, bytes, search, repeats) VALUES ",
     );
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ",(" });
@@ -61,6 +69,8 @@ pub struct EventRecord {
     pub url: Option<String>,
     pub bytes: Option<i64>,
     pub search: Option<String>,
+    /// Identical answers this row stands for (the writer folds repeats together).
+    pub repeats: i64,
 }
 
 /// What to look for in the log; empty fields match everything.
@@ -102,7 +112,8 @@ impl Store {
                     .bind(i64::from(e.latency_us))
                     .bind(e.url.clone())
                     .bind(e.bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)))
-                    .bind(e.search.clone());
+                    .bind(e.search.clone())
+                    .bind(i64::from(e.repeats));
             }
             q.execute(&mut *tx).await?;
         }
@@ -111,23 +122,31 @@ impl Store {
     }
 
     /// Drains the event queue into the store until the queue closes: waits for events, then
-    /// gathers more for up to a quarter of a second (or until it has four batches), and
-    /// writes them in one transaction. Fewer, larger transactions keep the writer's share of
-    /// the CPU small at tens of thousands of events a second, so that it does not take time
-    /// from the requests being logged; an event reaches the log within the quarter second.
-    /// A failed write is logged with the count lost, never retried forever.
+    /// gathers more for up to a second, folding repeated DNS answers together as they come
+    /// ([`events::Coalescer`]), and writes what it holds (sooner if it holds [`HOLD`]
+    /// distinct events) in transactions of [`PER_TRANSACTION`]. Fewer, larger transactions, and one row for a device
+    /// asking the same thing many times, keep the writer's share of the CPU small at
+    /// hundreds of thousands of answers a second, so that it does not take time from the
+    /// requests being logged; an event reaches the log within the second. A failed write is
+    /// logged with the count lost, never retried forever.
     pub async fn run_event_writer(&self, school: SchoolId, mut rx: mpsc::Receiver<FilterEvent>) {
-        const GATHER: std::time::Duration = std::time::Duration::from_millis(250);
-        let mut batch = Vec::with_capacity(BATCH * 4);
+        const GATHER: std::time::Duration = std::time::Duration::from_secs(1);
+        let mut incoming = Vec::with_capacity(BATCH);
+        let mut held = events::Coalescer::default();
         loop {
-            if rx.recv_many(&mut batch, BATCH * 4).await == 0 {
+            if rx.recv_many(&mut incoming, BATCH).await == 0 {
                 return;
             }
             let deadline = tokio::time::Instant::now() + GATHER;
             let mut closed = false;
-            while batch.len() < BATCH * 4 {
-                let room = BATCH * 4 - batch.len();
-                match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+            loop {
+                for e in incoming.drain(..) {
+                    held.push(e);
+                }
+                if held.len() >= HOLD {
+                    break;
+                }
+                match tokio::time::timeout_at(deadline, rx.recv_many(&mut incoming, BATCH)).await {
                     Ok(0) => {
                         closed = true;
                         break;
@@ -136,10 +155,11 @@ impl Store {
                     Err(_) => break,
                 }
             }
-            if let Err(e) = self.insert_events(school, &batch).await {
-                tracing::error!(error = %e, lost = batch.len(), "filter events could not be written");
+            for batch in held.take().chunks(PER_TRANSACTION) {
+                if let Err(e) = self.insert_events(school, batch).await {
+                    tracing::error!(error = %e, lost = batch.len(), "filter events could not be written");
+                }
             }
-            batch.clear();
             if closed {
                 return;
             }
@@ -156,7 +176,7 @@ impl Store {
     ) -> Result<(Vec<EventRecord>, bool)> {
         let mut sql = String::from(
             "SELECT at_ms, source, client, device, person, group_name, name, kind, verdict, category, rule, status, latency_us, \
-             url, bytes, search FROM filter_events WHERE school_id = $1",
+             url, bytes, search, repeats FROM filter_events WHERE school_id = $1",
         );
         let mut binds: Vec<String> = Vec::new();
         let mut add = |clause: &str, value: String, sql: &mut String| {
@@ -236,5 +256,6 @@ fn event_from_row(r: &AnyRow) -> Result<EventRecord> {
         url: r.try_get("url")?,
         bytes: r.try_get("bytes")?,
         search: r.try_get("search")?,
+        repeats: r.try_get("repeats")?,
     })
 }

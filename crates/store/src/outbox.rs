@@ -279,7 +279,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<BlockedCategory>> {
         let rows = sqlx::query(
-            "SELECT category, count(*) AS blocks, count(DISTINCT coalesce(person, client)) AS people \
+            "SELECT category, sum(repeats) AS blocks, count(DISTINCT coalesce(person, client)) AS people \
              FROM filter_events WHERE school_id = $1 AND verdict = 'block' AND at_ms >= $2 AND at_ms < $3 \
              AND category IS NOT NULL GROUP BY category ORDER BY blocks DESC, category LIMIT $4",
         )

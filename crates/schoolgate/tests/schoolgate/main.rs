@@ -754,6 +754,20 @@ async fn serve_answers_dns_with_the_filter_and_the_canary() {
     }
     let canary = c.get("/logs?name=use-application-dns").await;
     assert!(canary.body.contains("DoH canary"), "{}", canary.body);
+    // An app retrying a blocked name is one row that says how often it asked.
+    for _ in 0..6 {
+        ask(format!("retry.{hate}")).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page = c.get(&format!("/logs?name=retry.{hate}")).await;
+        if page.body.contains("times</small>") {
+            assert!(page.body.contains("class=\"repeats\""), "{}", page.body);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", page.body);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     let teacher = Client::new(&server.url);
     teacher.sign_in("mbell", &server.demo_password("mbell")).await;
     assert_eq!(

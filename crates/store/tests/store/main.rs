@@ -769,6 +769,69 @@ async fn filter_events_are_written_in_batches_and_searched_by_person_verdict_and
 }
 
 #[tokio::test]
+async fn a_device_asking_the_same_name_again_and_again_is_one_row_with_its_count() {
+    // DFE-FM-3.11: every attempt still shows who, where, when and what; the digest counts
+    // each attempt, not each row.
+    each_database(
+        "a_device_asking_the_same_name_again_and_again_is_one_row_with_its_count",
+        |store, label| async move {
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
+            let (queue, rx) = events::EventQueue::new(10_000);
+            let writer = {
+                let store = store.clone();
+                tokio::spawn(async move { store.run_event_writer(school, rx).await })
+            };
+            let attempt = |i: i64, client: &str| events::FilterEvent {
+                at_ms: NOW * 1000 + i,
+                client: client.parse().expect("ip"),
+                person: Some("zhart".into()),
+                group: "KS2".into(),
+                name: "game.example".into(),
+                kind: "A".into(),
+                verdict: "block",
+                category: Some("games"),
+                rule: "category games (list ut1/games)".into(),
+                status: "NoError".into(),
+                latency_us: 10 + i as u32,
+                ..Default::default()
+            };
+            for i in 0..40 {
+                queue.push(attempt(i, "10.20.0.5"));
+            }
+            queue.push(attempt(3, "10.20.0.6"));
+            drop(queue);
+            writer.await.expect("writer finishes when the queue closes");
+            let (rows, _) = store
+                .search_events(school, &EventFilter::default(), 100, 0)
+                .await
+                .expect("search");
+            let mut got: Vec<_> = rows
+                .iter()
+                .map(|r| (r.client.as_str(), r.at_ms - NOW * 1000, r.repeats, r.latency_us))
+                .collect();
+            got.sort();
+            assert_eq!(
+                got,
+                vec![("10.20.0.5", 0, 40, 49), ("10.20.0.6", 3, 1, 13)],
+                "{label}: first time, count, slowest answer"
+            );
+            let top = store
+                .top_blocked(school, NOW * 1000 - 1, NOW * 1000 + 1000, 5)
+                .await
+                .expect("top blocked");
+            assert_eq!(
+                top.iter()
+                    .map(|c| (c.category.as_str(), c.blocks, c.people))
+                    .collect::<Vec<_>>(),
+                vec![("games", 41, 1)],
+                "{label}: every attempt counted, one person"
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_setup_link_is_used_up_only_when_the_first_administrator_is_created() {
     each_database(
         "a_setup_link_is_used_up_only_when_the_first_administrator_is_created",
