@@ -96,6 +96,12 @@ pids+=($!); ubpid=$!
 wait_for() { for _ in $(seq 1 600); do dig +time=1 +tries=1 @127.0.0.1 -p "$1" host1.bench.test A >/dev/null 2>&1 && return 0; sleep 1; done; echo "server on $1 did not start"; return 1; }
 for p in 5401 5402 5403; do wait_for $p; done
 echo "all three servers answer"
+# Each must answer the test zone from the upstream, or the "cached allowed" mix measures
+# something else (an uncacheable NXDOMAIN, as it once did here).
+for p in 5401 5402 5403; do
+  got=$(dig +short +time=2 +tries=1 @127.0.0.1 -p $p host1.bench.test A)
+  [ "$got" = 10.0.0.1 ] || { echo "server on $p answered host1.bench.test with '$got', not 10.0.0.1"; exit 1; }
+done
 
 qps() { dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$duration" -c 16 -q 500 2>/dev/null | awk '/Queries per second/ { print $4 }'; }
 latency() {
