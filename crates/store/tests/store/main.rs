@@ -55,7 +55,7 @@ async fn migrations_build_the_schema_on_an_empty_database() {
         |store, label| async move {
             assert_eq!(
                 store.schema_versions().await.expect("versions"),
-                vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
+                vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
                 "{label}"
             );
             if label == "sqlite" {
@@ -120,7 +120,7 @@ async fn a_database_left_by_an_older_version_is_upgraded_with_its_records() {
         let new = Store::open(&database).await.expect("upgrade");
         assert_eq!(
             new.schema_versions().await.expect("versions"),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
             "{}",
             db.label
         );
