@@ -176,21 +176,56 @@ impl DnsServer {
         }
     }
 
-    /// Serves UDP until `stop` changes: a receive loop per socket (one per core). Questions
-    /// answered without an upstream (blocks, cache hits) are answered in the loop; only those
-    /// that wait for an upstream get a task of their own, so that one slow upstream never
-    /// holds up the others.
+    /// Serves UDP until `stop` changes: a receive loop per socket (one per core), each on a
+    /// thread and runtime of its own. Questions answered without an upstream (blocks, cache
+    /// hits) are answered in the loop; only those that wait for an upstream become a task,
+    /// on the runtime that called this, so that one slow upstream never holds up the others.
+    /// Own threads because on the shared runtime the loops sometimes shared one worker while
+    /// the other idled, and waited behind the event writer and the console's tasks: the
+    /// pupils' answers should wait for nothing but the network.
     pub async fn serve_udp(self: Arc<Self>, sockets: UdpSockets, stop: watch::Receiver<bool>) {
-        let mut tasks = Vec::new();
-        for socket in sockets.0 {
-            tasks.push(tokio::spawn(self.clone().udp_loop(Arc::new(socket), stop.clone())));
+        let main = tokio::runtime::Handle::current();
+        let mut running = Vec::new();
+        for (i, socket) in sockets.0.into_iter().enumerate() {
+            let socket = match socket.into_std() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "a DNS socket could not be moved to its thread");
+                    continue;
+                }
+            };
+            let (finished, done) = tokio::sync::oneshot::channel::<()>();
+            let (me, stop, main) = (self.clone(), stop.clone(), main.clone());
+            let spawned = std::thread::Builder::new().name(format!("dns-udp-{i}")).spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                match runtime {
+                    Ok(rt) => rt.block_on(async move {
+                        match UdpSocket::from_std(socket) {
+                            Ok(s) => me.udp_loop(Arc::new(s), stop, main).await,
+                            Err(e) => tracing::error!(error = %e, "a DNS socket could not be served"),
+                        }
+                    }),
+                    Err(e) => tracing::error!(error = %e, "no runtime for a DNS socket"),
+                }
+                let _ = finished.send(());
+            });
+            match spawned {
+                Ok(_) => running.push(done),
+                Err(e) => tracing::error!(error = %e, "no thread for a DNS socket"),
+            }
         }
-        for t in tasks {
-            let _ = t.await;
+        for done in running {
+            let _ = done.await;
         }
     }
 
-    async fn udp_loop(self: Arc<Self>, socket: Arc<UdpSocket>, mut stop: watch::Receiver<bool>) {
+    /// One socket's receive loop; questions for an upstream are finished on `main`.
+    async fn udp_loop(
+        self: Arc<Self>,
+        socket: Arc<UdpSocket>,
+        mut stop: watch::Receiver<bool>,
+        main: tokio::runtime::Handle,
+    ) {
         let mut buf = vec![0u8; 4096];
         loop {
             let (n, peer) = tokio::select! {
@@ -228,7 +263,9 @@ impl DnsServer {
                 continue;
             };
             let (me, sock) = (self.clone(), socket.clone());
-            tokio::spawn(async move {
+            // The reply goes out on this thread's socket from the main runtime: a UDP send
+            // is as good as always ready, so it needs nothing from this thread's reactor.
+            main.spawn(async move {
                 if let Some((reply, outcome)) = me.handler.finish(*pending).await {
                     let _ = sock.send_to(&reply, peer).await;
                     me.log(outcome, peer.ip(), started);
