@@ -52,7 +52,7 @@ pub struct FilterEvent {
     pub bytes: Option<u64>,
     /// The search term, when the URL was a search engine's (proxy only).
     pub search: Option<String>,
-    /// How many identical answers this event stands for (see [`coalesce`]); 1 as pushed.
+    /// How many identical answers this event stands for (see [`Coalescer`]); 1 as pushed.
     pub repeats: u32,
 }
 
@@ -155,15 +155,6 @@ impl Coalescer {
     }
 }
 
-/// Folds one batch in place (see [`Coalescer`]).
-pub fn coalesce(events: &mut Vec<FilterEvent>) {
-    let mut c = Coalescer::default();
-    for e in events.drain(..) {
-        c.push(e);
-    }
-    *events = c.take();
-}
-
 /// The sending end: cheap to clone, never waits.
 #[derive(Debug, Clone)]
 pub struct EventQueue {
@@ -207,6 +198,14 @@ impl EventQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn coalesce(events: &mut Vec<FilterEvent>) {
+        let mut c = Coalescer::default();
+        for e in events.drain(..) {
+            c.push(e);
+        }
+        *events = c.take();
+    }
 
     fn dns(at_ms: i64, client: [u8; 4], name: &str, verdict: &'static str, latency_us: u32) -> FilterEvent {
         FilterEvent {

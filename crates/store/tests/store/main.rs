@@ -677,17 +677,23 @@ async fn policy_changes_keep_before_and_after_in_the_audit_log() {
     .await;
 }
 
+/// A queue and the store's event writer draining it; the writer ends when the queue is dropped.
+fn event_writer(store: &Store, school: SchoolId) -> (events::EventQueue, tokio::task::JoinHandle<()>) {
+    let (queue, rx) = events::EventQueue::new(10_000);
+    let store = store.clone();
+    (
+        queue,
+        tokio::spawn(async move { store.run_event_writer(school, rx).await }),
+    )
+}
+
 #[tokio::test]
 async fn filter_events_are_written_in_batches_and_searched_by_person_verdict_and_time() {
     each_database(
         "filter_events_are_written_in_batches_and_searched_by_person_verdict_and_time",
         |store, label| async move {
             let school = store.create_school("Demo Primary School", NOW).await.expect("school");
-            let (queue, rx) = events::EventQueue::new(10_000);
-            let writer = {
-                let store = store.clone();
-                tokio::spawn(async move { store.run_event_writer(school, rx).await })
-            };
+            let (queue, writer) = event_writer(&store, school);
             for i in 0..1200i64 {
                 queue.push(events::FilterEvent {
                     at_ms: NOW * 1000 + i,
@@ -776,11 +782,7 @@ async fn a_device_asking_the_same_name_again_and_again_is_one_row_with_its_count
         "a_device_asking_the_same_name_again_and_again_is_one_row_with_its_count",
         |store, label| async move {
             let school = store.create_school("Demo Primary School", NOW).await.expect("school");
-            let (queue, rx) = events::EventQueue::new(10_000);
-            let writer = {
-                let store = store.clone();
-                tokio::spawn(async move { store.run_event_writer(school, rx).await })
-            };
+            let (queue, writer) = event_writer(&store, school);
             let attempt = |i: i64, client: &str| events::FilterEvent {
                 at_ms: NOW * 1000 + i,
                 client: client.parse().expect("ip"),
