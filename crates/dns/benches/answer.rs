@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
     let name = "host1.bench.test.";
     h.cache.insert(
         Key {
-            name: name.into(),
+            name: name.trim_end_matches('.').into(),
             qtype: RecordType::A,
             qclass: DNSClass::IN,
             dnssec_ok: false,

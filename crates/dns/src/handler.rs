@@ -11,7 +11,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use policy::{Decision, LocalTime, Request, Verdict};
 
-use crate::cache::{AnswerCache, Key, Shape};
+use crate::cache::{AnswerCache, KeyRef, Shape};
 use crate::identify::{Attribution, Who};
 use crate::upstream::Upstreams;
 
@@ -133,7 +133,7 @@ impl Handler {
         let [q] = req.queries.as_slice() else {
             return refuse(OpCode::Query, ResponseCode::FormErr);
         };
-        let name = q.name.to_ascii().trim_end_matches('.').to_ascii_lowercase();
+        let name = query_name(q);
         let who = self.attribution.identify(client, Instant::now());
         if name == DOH_CANARY {
             let m = self.synthesised(&req, q, ResponseCode::NXDomain, vec![]);
@@ -157,7 +157,7 @@ impl Handler {
                 })),
             },
             Some(Verdict::Allow) => {
-                let Some(hit) = self.cache.lookup(&cache_key(&req, q), Instant::now()) else {
+                let Some(hit) = self.cache.lookup(cache_key(&req, q, &name), Instant::now()) else {
                     return Prepared::Forward(Box::new(Pending {
                         req,
                         name,
@@ -340,7 +340,9 @@ impl Handler {
             return Some(self.synthesised(req, q, ResponseCode::NoError, vec![cname]));
         }
         let inner = Query::query(safe, q.query_type);
-        let cached = self.cache.get(&cache_key(req, &inner), Instant::now())?;
+        let cached = self
+            .cache
+            .get(cache_key(req, &inner, &query_name(&inner)), Instant::now())?;
         Some(self.with_cname(req, q, cname, &cached))
     }
 
@@ -368,9 +370,10 @@ impl Handler {
 
     /// From the cache, or forwarded upstream (and cached). Returns whether it was cached.
     async fn resolve(&self, req: &Message, q: &Query) -> (Message, bool) {
-        let key = cache_key(req, q);
+        let name = query_name(q);
+        let key = cache_key(req, q, &name);
         let now = Instant::now();
-        if let Some(mut m) = self.cache.get(&key, now) {
+        if let Some(mut m) = self.cache.get(key, now) {
             m.metadata.id = req.metadata.id;
             m.metadata.recursion_desired = req.metadata.recursion_desired;
             m.metadata.recursion_available = true;
@@ -396,7 +399,7 @@ impl Handler {
         };
         match self.upstreams.forward(&bytes, upstream_id, q).await {
             Ok(mut reply) => {
-                self.cache.insert(key, &reply, now);
+                self.cache.insert(key.to_owned(), &reply, now);
                 reply.metadata.id = req.metadata.id;
                 reply.metadata.recursion_desired = req.metadata.recursion_desired;
                 reply.metadata.recursion_available = true;
@@ -411,9 +414,19 @@ fn rand_id() -> u16 {
     rand::random()
 }
 
-fn cache_key(req: &Message, q: &Query) -> Key {
-    Key {
-        name: q.name.to_ascii().to_ascii_lowercase(),
+/// The name asked about as policy and the cache see it: lower case, without the root's dot.
+fn query_name(q: &Query) -> String {
+    let mut name = q.name.to_ascii();
+    if name.ends_with('.') {
+        name.pop();
+    }
+    name.make_ascii_lowercase();
+    name
+}
+
+fn cache_key<'a>(req: &Message, q: &Query, name: &'a str) -> KeyRef<'a> {
+    KeyRef {
+        name,
         qtype: q.query_type,
         qclass: q.query_class,
         dnssec_ok: req.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
