@@ -33,7 +33,7 @@ pub enum BlockMode {
 const SYNTH_TTL: u32 = 60;
 
 /// What happened to one question, for the event log.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub name: String,
     pub qtype: RecordType,

@@ -5,15 +5,18 @@
 //! group's policy applies), then the policy engine, then [`handler`]: blocked names get the
 //! block page's address or NXDOMAIN, search engines get a CNAME to their safe-search host,
 //! the DoH canary gets NXDOMAIN, and everything else is answered from the [`cache`] or
-//! forwarded to the [`upstream`] resolvers (plain DNS or DNS-over-TLS). [`server`] holds the sockets and the limits.
+//! forwarded to the [`upstream`] resolvers (plain DNS or DNS-over-TLS). [`server`] holds the sockets and the limits;
+//! [`fold`] gathers repeated answers before they go to the log.
 //! Wire format is hickory-proto's; nothing here parses packets by hand.
 
 pub mod cache;
+pub mod fold;
 pub mod handler;
 pub mod identify;
 pub mod server;
 pub mod upstream;
 
+pub use fold::{Answered, Folded};
 pub use handler::{BlockMode, Handler, Outcome, Pending, Prepared};
 pub use identify::{Attribution, Subnet, Who};
 pub use server::{DnsServer, EventSink, Limits, UdpSockets, bind};

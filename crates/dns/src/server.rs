@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};
 
+use crate::fold::{self, Answered, Fold, Folded};
 use crate::handler::{Handler, Outcome, Prepared};
 
 /// Limits and sizes.
@@ -36,7 +37,17 @@ impl Default for Limits {
 
 /// Where answered questions go: the event log. Must not block.
 pub trait EventSink: Send + Sync + 'static {
-    fn record(&self, outcome: Outcome, client: IpAddr, elapsed: Duration);
+    /// One answer to `client`, given `answered.repeats` times (see [`fold`]).
+    fn record(&self, outcome: Outcome, client: IpAddr, answered: Answered);
+
+    /// A socket loop's folded answers, about a second's worth. The loop waits for this, so
+    /// a sink whose `record` does real work should hand them to another thread: recording
+    /// thousands of answers in the loop held every question behind it for milliseconds.
+    fn record_folded(&self, folded: Folded) {
+        for (o, client, a) in folded {
+            self.record(o, client, a);
+        }
+    }
 }
 
 /// Counters for `/healthz` and the metrics.
@@ -172,7 +183,15 @@ impl DnsServer {
 
     fn log(&self, outcome: Option<Outcome>, client: IpAddr, started: Instant) {
         if let (Some(sink), Some(o)) = (&self.sink, outcome) {
-            sink.record(o, client, started.elapsed());
+            sink.record(o, client, Answered::once(started.elapsed()));
+        }
+    }
+
+    /// Sends a loop's folded answers to the log.
+    fn flush(&self, fold: &mut Fold) {
+        let folded = fold.take();
+        if let Some(sink) = &self.sink {
+            sink.record_folded(folded);
         }
     }
 
@@ -219,60 +238,93 @@ impl DnsServer {
         }
     }
 
-    /// One socket's receive loop; questions for an upstream are finished on `main`.
+    /// One socket's receive loop; questions for an upstream are finished on `main`. It
+    /// reads until the socket is empty before it waits again, so that a busy socket costs
+    /// one read a question and no trip through the runtime; the fold goes to the log every
+    /// [`fold::WINDOW`], and when the loop stops.
     async fn udp_loop(
         self: Arc<Self>,
         socket: Arc<UdpSocket>,
         mut stop: watch::Receiver<bool>,
         main: tokio::runtime::Handle,
     ) {
+        /// Questions read in one go before the loop looks at `stop` again.
+        const BURST: usize = 256;
         let mut buf = vec![0u8; 4096];
+        let mut fold = Fold::default();
+        let mut tick = tokio::time::interval(fold::WINDOW / 4);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let (n, peer) = tokio::select! {
-                r = socket.recv_from(&mut buf) => match r {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "udp receive failed");
-                        continue;
-                    }
-                },
-                _ = stop.changed() => return,
-            };
-            if !self.allowed(peer.ip()) {
-                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-                continue;
+            for _ in 0..BURST {
+                match socket.try_recv_from(&mut buf) {
+                    Ok((n, peer)) => self.udp_question(&buf[..n], peer, &socket, &main, &mut fold).await,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // An ICMP error for an earlier reply, reported once: read on.
+                    Err(e) => tracing::debug!(error = %e, "udp receive failed"),
+                }
             }
-            self.counters.queries.fetch_add(1, Ordering::Relaxed);
-            let started = Instant::now();
-            let pending = match self.handler.prepare(&buf[..n], peer.ip(), true) {
-                Prepared::Drop => continue,
-                Prepared::Ready(reply, outcome) => {
-                    // Sent at once if the socket has room, as it almost always has.
-                    if let Err(e) = socket.try_send_to(&reply, peer)
-                        && e.kind() == std::io::ErrorKind::WouldBlock
-                    {
-                        let _ = socket.send_to(&reply, peer).await;
-                    }
-                    self.log(outcome, peer.ip(), started);
-                    continue;
+            if fold.due(Instant::now()) {
+                self.flush(&mut fold);
+            }
+            tokio::select! {
+                biased;
+                _ = stop.changed() => {
+                    self.flush(&mut fold);
+                    return;
                 }
-                Prepared::Forward(p) => p,
-            };
-            let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-                self.counters.busy.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            let (me, sock) = (self.clone(), socket.clone());
-            // The reply goes out on this thread's socket from the main runtime: a UDP send
-            // is as good as always ready, so it needs nothing from this thread's reactor.
-            main.spawn(async move {
-                if let Some((reply, outcome)) = me.handler.finish(*pending).await {
-                    let _ = sock.send_to(&reply, peer).await;
-                    me.log(outcome, peer.ip(), started);
-                }
-                drop(permit);
-            });
+                r = socket.readable() => if let Err(e) = r {
+                    tracing::debug!(error = %e, "udp socket failed");
+                },
+                _ = tick.tick(), if !fold.is_empty() => {}
+            }
         }
+    }
+
+    /// One question from `peer`: answered here if it needs no upstream, else handed to `main`.
+    async fn udp_question(
+        self: &Arc<Self>,
+        packet: &[u8],
+        peer: SocketAddr,
+        socket: &Arc<UdpSocket>,
+        main: &tokio::runtime::Handle,
+        fold: &mut Fold,
+    ) {
+        if !self.allowed(peer.ip()) {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.counters.queries.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let pending = match self.handler.prepare(packet, peer.ip(), true) {
+            Prepared::Drop => return,
+            Prepared::Ready(reply, outcome) => {
+                // Sent at once if the socket has room, as it almost always has.
+                if let Err(e) = socket.try_send_to(&reply, peer)
+                    && e.kind() == std::io::ErrorKind::WouldBlock
+                {
+                    let _ = socket.send_to(&reply, peer).await;
+                }
+                if let (Some(_), Some(o)) = (&self.sink, outcome) {
+                    fold.add(peer.ip(), o, started.elapsed(), started);
+                }
+                return;
+            }
+            Prepared::Forward(p) => p,
+        };
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            self.counters.busy.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let (me, sock) = (self.clone(), socket.clone());
+        // The reply goes out on this thread's socket from the main runtime: a UDP send
+        // is as good as always ready, so it needs nothing from this thread's reactor.
+        main.spawn(async move {
+            if let Some((reply, outcome)) = me.handler.finish(*pending).await {
+                let _ = sock.send_to(&reply, peer).await;
+                me.log(outcome, peer.ip(), started);
+            }
+            drop(permit);
+        });
     }
 
     /// Serves TCP until `stop` changes.

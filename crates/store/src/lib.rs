@@ -145,16 +145,24 @@ pub struct Store {
 impl Store {
     /// Opens (and for SQLite creates) the database and brings its schema up to date.
     pub async fn open(database: &Database) -> Result<Store> {
-        let store = Store::connect(database).await?;
+        let store = Store::connect(database, 0).await?;
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Another handle on a database [`Store::open`] has brought up to date, with a pool of
+    /// its own of at most `connections`. For a writer that should not take the console's
+    /// connections, nor share their threads: the filter log's writer opens one on its own
+    /// low-priority thread, so that SQLite's work for it runs at that priority too.
+    pub async fn open_more(database: &Database, connections: u32) -> Result<Store> {
+        Store::connect(database, connections).await
     }
 
     /// Opens the database and applies migrations up to `version` only: what an older
     /// schoolgate would have left behind. For upgrade tests.
     #[doc(hidden)]
     pub async fn open_at_version(database: &Database, version: i64) -> Result<Store> {
-        let store = Store::connect(database).await?;
+        let store = Store::connect(database, 0).await?;
         let all = match store.backend {
             Backend::Sqlite => &MIGRATIONS_SQLITE,
             Backend::Postgres => &MIGRATIONS_POSTGRES,
@@ -173,7 +181,9 @@ impl Store {
         Ok(store)
     }
 
-    async fn connect(database: &Database) -> Result<Store> {
+    /// A pool of at most `connections`, or the backend's usual number for 0.
+    async fn connect(database: &Database, connections: u32) -> Result<Store> {
+        let most = |usual: u32| if connections == 0 { usual } else { connections };
         sqlx::any::install_default_drivers();
         let open_err = |source| StoreError::Open {
             what: database.display(),
@@ -187,7 +197,7 @@ impl Store {
         let pool = match backend {
             Backend::Sqlite => {
                 AnyPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(most(8))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL lets the console read while the event writer writes; the busy
@@ -204,7 +214,7 @@ impl Store {
             }
             Backend::Postgres => {
                 AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(most(16))
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await

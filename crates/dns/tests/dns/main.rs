@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dns::{Attribution, BlockMode, DnsServer, Handler, Limits, Upstreams};
+use dns::{Answered, Attribution, BlockMode, DnsServer, EventSink, Handler, Limits, Outcome, Upstreams};
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use policy::list::parse_list;
@@ -51,10 +51,20 @@ pub struct Setup {
     pub addr: SocketAddr,
     pub upstream: upstream::TestUpstream,
     pub attribution: Arc<Attribution>,
-    _stop: tokio::sync::watch::Sender<bool>,
+    pub stop: tokio::sync::watch::Sender<bool>,
 }
 
 pub async fn start(block: BlockMode, upstreams: Vec<SocketAddr>, limits: Limits, subnets: &[(&str, &str)]) -> Setup {
+    start_logged(block, upstreams, limits, subnets, None).await
+}
+
+pub async fn start_logged(
+    block: BlockMode,
+    upstreams: Vec<SocketAddr>,
+    limits: Limits,
+    subnets: &[(&str, &str)],
+    sink: Option<Arc<dyn EventSink>>,
+) -> Setup {
     let upstream = upstream::TestUpstream::start().await;
     let mut ups = upstreams;
     ups.push(upstream.addr);
@@ -76,7 +86,7 @@ pub async fn start(block: BlockMode, upstreams: Vec<SocketAddr>, limits: Limits,
         block,
         fallback_group: "unidentified".into(),
     });
-    let server = DnsServer::new(handler, limits, None);
+    let server = DnsServer::new(handler, limits, sink);
     let (udp, tcp) = dns::bind("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
     let addr = udp.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -86,7 +96,7 @@ pub async fn start(block: BlockMode, upstreams: Vec<SocketAddr>, limits: Limits,
         addr,
         upstream,
         attribution,
-        _stop: tx,
+        stop: tx,
     }
 }
 
@@ -140,6 +150,72 @@ pub async fn tcp(addr: SocketAddr, q: &Message) -> Message {
     let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
     s.read_exact(&mut buf).await.expect("body");
     Message::from_vec(&buf).expect("decode")
+}
+
+/// A log that keeps what it is given.
+#[derive(Debug, Default)]
+struct Kept(std::sync::Mutex<Vec<(Outcome, IpAddr, Answered)>>);
+
+impl EventSink for Kept {
+    fn record(&self, outcome: Outcome, client: IpAddr, answered: Answered) {
+        self.0.lock().expect("lock").push((outcome, client, answered));
+    }
+}
+
+#[tokio::test]
+async fn a_client_asking_the_same_thing_again_is_logged_once_with_its_count() {
+    let log = Arc::new(Kept::default());
+    let s = start_logged(
+        BlockMode::BlockPage {
+            v4: BLOCK_PAGE,
+            v6: None,
+        },
+        vec![],
+        Limits::default(),
+        &[],
+        Some(log.clone()),
+    )
+    .await;
+    // One socket, so one source port: the kernel gives all its questions to one loop.
+    let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let mut buf = vec![0u8; 4096];
+    for name in [
+        "games.example.org.",
+        "games.example.org.",
+        "games.example.org.",
+        "bbc.co.uk.",
+    ] {
+        let q = question(name, RecordType::A, false);
+        client
+            .send_to(&q.to_vec().expect("encode"), s.addr)
+            .await
+            .expect("send");
+        tokio::time::timeout(Duration::from_secs(5), client.recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .expect("recv");
+    }
+    // Folded answers go to the log within the window, and at once when the server stops.
+    s.stop.send(true).expect("stop");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let blocked = loop {
+        let found = (log.0.lock().expect("lock").iter())
+            .find(|(o, _, _)| o.name == "games.example.org")
+            .cloned();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing logged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (outcome, ip, answered) = blocked;
+    assert_eq!(answered.repeats, 3, "three questions, one entry");
+    assert_eq!(ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(outcome.who.group, "unidentified");
+    assert_eq!(outcome.decision.map(|d| d.verdict), Some(policy::Verdict::Block));
+    let kept = log.0.lock().expect("lock");
+    let games = kept.iter().filter(|(o, _, _)| o.name == "games.example.org").count();
+    assert_eq!(games, 1, "{kept:?}");
 }
 
 pub fn a_records(m: &Message) -> Vec<Ipv4Addr> {
