@@ -445,8 +445,9 @@ impl dns::EventSink for DnsLog {
     fn record_folded(&self, folded: dns::Folded) {
         let me = self.clone();
         self.runtime.spawn(async move {
-            for (o, client, a) in folded {
+            for (i, (o, client, a)) in folded.into_iter().enumerate() {
                 me.record(o, client, a);
+                events::give_way(i + 1);
             }
         });
     }

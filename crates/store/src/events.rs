@@ -9,8 +9,10 @@ use tokio::sync::mpsc;
 use crate::{Backend, Result, Store};
 
 /// The most events written in one statement (18 columns each, well under SQLite's limit on
-/// bound parameters).
-const BATCH: usize = 500;
+/// bound parameters). Small, because SQLite runs a statement on its connection's thread
+/// without a break, and a DNS thread that wakes on the same core waits for it: 500 rows
+/// held one up for milliseconds.
+const BATCH: usize = 100;
 
 /// The most distinct events the writer holds before writing them, however early in its
 /// gathering second: bounds its memory (about 15 MB).
@@ -144,7 +146,10 @@ impl Store {
             let mut closed = false;
             while held.len() < HOLD {
                 match rx.try_recv() {
-                    Ok(e) => held.push(e),
+                    Ok(e) => {
+                        held.push(e);
+                        events::give_way(held.len());
+                    }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
                         closed = true;
