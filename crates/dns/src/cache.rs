@@ -105,11 +105,12 @@ impl Hit {
         m
     }
 
-    /// The bytes last sent for this entry, if they are still right for this age and shape.
-    pub fn wire(&self, shape: Shape) -> Option<Arc<[u8]>> {
+    /// `f` of the bytes last sent for this entry, if they are still right for this age and
+    /// shape. Lent rather than copied out: a copy was an allocation on every cached answer.
+    pub fn with_wire<R>(&self, shape: Shape, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let w = self.entry.wire.load();
         let w = w.as_ref()?;
-        (w.age == self.age && w.shape == shape).then(|| Arc::from(&w.bytes[..]))
+        (w.age == self.age && w.shape == shape).then(|| f(&w.bytes))
     }
 
     /// Remembers the bytes sent, for the next question in the same second.

@@ -171,11 +171,12 @@ impl Handler {
                     edns: req.edns.is_some(),
                 };
                 let limit = size_limit(&req, udp);
-                if let Some(wire) = hit.wire(shape)
-                    && wire.len() <= limit
-                    && let Some(bytes) = reuse(&wire, request, q)
-                {
-                    return Prepared::Ready(bytes, Some(outcome(name, q, who, decision, &wire, true)));
+                let reused = hit.with_wire(shape, |wire| {
+                    let bytes = reuse(wire, request, q).filter(|_| wire.len() <= limit)?;
+                    Some((bytes, rcode_of(wire)))
+                });
+                if let Some(Some((bytes, rcode))) = reused {
+                    return Prepared::Ready(bytes, Some(outcome(name, q, who, decision, rcode, true)));
                 }
                 let mut m = hit.message();
                 m.metadata.id = id;
@@ -473,13 +474,25 @@ fn reuse(wire: &[u8], request: &[u8], q: &Query) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-fn outcome(name: String, q: &Query, who: Who, decision: Option<Decision>, wire: &[u8], from_cache: bool) -> Outcome {
+/// The response code in an encoded answer's header.
+fn rcode_of(wire: &[u8]) -> ResponseCode {
+    ResponseCode::from_low(wire.get(3).map_or(0, |b| b & 0x0f))
+}
+
+fn outcome(
+    name: String,
+    q: &Query,
+    who: Who,
+    decision: Option<Decision>,
+    rcode: ResponseCode,
+    from_cache: bool,
+) -> Outcome {
     Outcome {
         name,
         qtype: q.query_type,
         who,
         decision,
-        rcode: ResponseCode::from_low(wire.get(3).map_or(0, |b| b & 0x0f)),
+        rcode,
         from_cache,
     }
 }
