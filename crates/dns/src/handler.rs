@@ -172,8 +172,10 @@ impl Handler {
                 };
                 let limit = size_limit(&req, udp);
                 let reused = hit.with_wire(shape, |wire| {
-                    let bytes = reuse(wire, request, q).filter(|_| wire.len() <= limit)?;
-                    Some((bytes, rcode_of(wire)))
+                    if wire.len() > limit {
+                        return None;
+                    }
+                    Some((reuse(wire, request, q)?, rcode_of(wire)))
                 });
                 if let Some(Some((bytes, rcode))) = reused {
                     return Prepared::Ready(bytes, Some(outcome(name, q, who, decision, rcode, true)));

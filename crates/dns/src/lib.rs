@@ -5,8 +5,8 @@
 //! group's policy applies), then the policy engine, then [`handler`]: blocked names get the
 //! block page's address or NXDOMAIN, search engines get a CNAME to their safe-search host,
 //! the DoH canary gets NXDOMAIN, and everything else is answered from the [`cache`] or
-//! forwarded to the [`upstream`] resolvers (plain DNS or DNS-over-TLS). [`server`] holds the sockets and the limits;
-//! [`fold`] gathers repeated answers before they go to the log.
+//! forwarded to the [`upstream`] resolvers (plain DNS or DNS-over-TLS). [`server`] holds
+//! the sockets and the limits; [`fold`] gathers repeated answers before they go to the log.
 //! Wire format is hickory-proto's; nothing here parses packets by hand.
 
 pub mod cache;

@@ -201,6 +201,13 @@ impl EventQueue {
         }
     }
 
+    /// Counts `n` events lost before they reached the queue (a producer that gathers events
+    /// and found the writer too far behind to take more).
+    pub fn lost(&self, n: u64) {
+        self.pushed.fetch_add(n, Ordering::Relaxed);
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Events lost because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -309,6 +316,20 @@ mod tests {
         coalesce(&mut batch);
         assert_eq!(batch.len(), n);
         assert!(batch.iter().all(|e| e.repeats == 1));
+    }
+
+    #[test]
+    fn events_lost_before_the_queue_and_at_a_full_queue_are_both_counted() {
+        let (queue, _rx) = EventQueue::new(1);
+        queue.push(dns(1, [10, 0, 0, 5], "a.test", "allow", 10));
+        queue.push(dns(2, [10, 0, 0, 5], "b.test", "allow", 10));
+        assert_eq!(
+            (queue.pushed(), queue.dropped()),
+            (2, 1),
+            "the second found the queue full"
+        );
+        queue.lost(40);
+        assert_eq!((queue.pushed(), queue.dropped()), (42, 41));
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub async fn run(mut config: FileConfig, args: ServeArgs) -> anyhow::Result<Exit
         queue: queue.clone(),
         engine: engine.clone(),
         runtime: writer_runtime,
+        tables_waiting: Arc::default(),
     });
     // Shared by the DNS server and the proxy: a proxy sign-in names the person behind an
     // address for DNS too.
@@ -355,11 +356,13 @@ async fn watch_filter(
 
 /// Starts the filter log's writer on a thread of its own, at a lower priority than the
 /// DNS threads, with its own database connection (and so, for SQLite, its own connection
-/// thread, which takes the priority of the thread that opened it). Writing a second's
-/// answers takes SQLite tens of milliseconds of CPU at a go; on the shared runtime, on a
-/// two-core server, that held pupils' DNS answers up: p99 at 10,000 questions a second was
-/// 1.3–1.6 ms with the log and 0.1–0.4 ms without it. Returns the writer's runtime (for work
-/// that should run at its priority) and what tells when the writer has finished.
+/// thread, which takes the priority of the thread that opened it). The log's work comes a
+/// second's worth at a time; on a two-core server it held pupils' DNS answers up (p99 at
+/// 10,000 questions a second was 1.3–1.6 ms with the log and 0.1–0.4 ms without it). The
+/// lower priority keeps the writer's share of a busy core small; what keeps it from holding
+/// a waking DNS thread up is that it gives way every few hundred events
+/// ([`events::give_way`]). Returns the writer's runtime (for work that should run there)
+/// and what tells when the writer has finished.
 fn start_event_writer(
     db: store::Database,
     school: register::people::SchoolId,
@@ -374,7 +377,7 @@ fn start_event_writer(
     std::thread::Builder::new()
         .name("event-writer".into())
         .spawn(move || {
-            // Nice 10: a DNS thread that wakes takes the core from the writer at once.
+            // Nice 10 (and so its SQLite thread): a tenth of a DNS thread's share of a core.
             if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
                 tracing::debug!(error = %e, "the filter log's writer keeps normal priority");
             }
@@ -401,6 +404,8 @@ struct DnsLog {
     /// The log writer's runtime: a DNS loop's folded answers become events there, at the
     /// writer's low priority, off the loop's thread.
     runtime: tokio::runtime::Handle,
+    /// Folded tables handed to `runtime` and not yet turned into events.
+    tables_waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl dns::EventSink for DnsLog {
@@ -443,12 +448,21 @@ impl dns::EventSink for DnsLog {
     }
 
     fn record_folded(&self, folded: dns::Folded) {
+        // A writer starved of CPU by a flood would otherwise let tables pile up without
+        // bound; past a few, they are counted as dropped, as a full queue's events are.
+        const MOST_WAITING: usize = 8;
+        if self.tables_waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= MOST_WAITING {
+            self.tables_waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            self.queue.lost(folded.len() as u64);
+            return;
+        }
         let me = self.clone();
         self.runtime.spawn(async move {
             for (i, (o, client, a)) in folded.into_iter().enumerate() {
                 me.record(o, client, a);
                 events::give_way(i + 1);
             }
+            me.tables_waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         });
     }
 }
