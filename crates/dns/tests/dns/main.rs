@@ -101,7 +101,12 @@ pub async fn start_logged(
 }
 
 pub async fn default_setup() -> Setup {
-    start(
+    default_setup_logged(None).await
+}
+
+/// The default set-up, with its answers going to `sink`.
+pub async fn default_setup_logged(sink: Option<Arc<dyn EventSink>>) -> Setup {
+    start_logged(
         BlockMode::BlockPage {
             v4: BLOCK_PAGE,
             v6: None,
@@ -109,6 +114,7 @@ pub async fn default_setup() -> Setup {
         vec![],
         Limits::default(),
         &[],
+        sink,
     )
     .await
 }
@@ -165,17 +171,7 @@ impl EventSink for Kept {
 #[tokio::test]
 async fn a_client_asking_the_same_thing_again_is_logged_once_with_its_count() {
     let log = Arc::new(Kept::default());
-    let s = start_logged(
-        BlockMode::BlockPage {
-            v4: BLOCK_PAGE,
-            v6: None,
-        },
-        vec![],
-        Limits::default(),
-        &[],
-        Some(log.clone()),
-    )
-    .await;
+    let s = default_setup_logged(Some(log.clone())).await;
     // One socket, so one source port: the kernel gives all its questions to one loop.
     let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let mut buf = vec![0u8; 4096];
