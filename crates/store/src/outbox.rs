@@ -313,6 +313,12 @@ impl Store {
 
     /// Filter events after `after_id` that the monitor reads: those with a search term, and
     /// blocked requests. Returns them and the highest ID looked at.
+    ///
+    /// Both queries read by ID alone: `+school_id` keeps the planner off the indexes that
+    /// begin with the school. SQLite took them for the equality, then walked every event the
+    /// school ever logged and sorted them by ID, each second: 0.37 s a time at 1.4 million
+    /// events, an eighth of a benchmarked server's CPU and growing with the log. By ID it
+    /// reads only the batch.
     pub async fn monitored_events(
         &self,
         school: SchoolId,
@@ -320,7 +326,7 @@ impl Store {
         limit: i64,
     ) -> Result<(Vec<MonitoredEvent>, i64)> {
         let last: Option<i64> = sqlx::query(
-            "SELECT max(id) AS m FROM (SELECT id FROM filter_events WHERE school_id = $1 AND id > $2 \
+            "SELECT max(id) AS m FROM (SELECT id FROM filter_events WHERE +school_id = $1 AND id > $2 \
              ORDER BY id LIMIT $3) AS batch",
         )
         .bind(school.0)
@@ -334,7 +340,7 @@ impl Store {
         };
         let rows = sqlx::query(
             "SELECT id, at_ms, client, person, group_name, verdict, category, name, search FROM filter_events \
-             WHERE school_id = $1 AND id > $2 AND id <= $3 AND (search IS NOT NULL OR verdict = 'block') ORDER BY id",
+             WHERE +school_id = $1 AND id > $2 AND id <= $3 AND (search IS NOT NULL OR verdict = 'block') ORDER BY id",
         )
         .bind(school.0)
         .bind(after_id)

@@ -775,6 +775,59 @@ async fn filter_events_are_written_in_batches_and_searched_by_person_verdict_and
 }
 
 #[tokio::test]
+async fn the_monitor_reads_each_schools_new_searches_and_blocks_a_batch_at_a_time() {
+    each_database(
+        "the_monitor_reads_each_schools_new_searches_and_blocks_a_batch_at_a_time",
+        |store, label| async move {
+            let school = store.create_school("Demo Primary School", NOW).await.expect("school");
+            let other = store.create_school("Other School", NOW).await.expect("school");
+            for (s, n) in [(school, 30i64), (other, 10)] {
+                let (queue, writer) = event_writer(&store, s);
+                for i in 0..n {
+                    queue.push(events::FilterEvent {
+                        at_ms: NOW * 1000 + i,
+                        client: "10.20.0.5".parse().expect("ip"),
+                        group: "KS2".into(),
+                        name: format!("site{i}.example"),
+                        kind: "A".into(),
+                        verdict: if i % 3 == 0 { "block" } else { "allow" },
+                        status: "NoError".into(),
+                        search: (i == 7).then(|| "volcanoes".into()),
+                        ..Default::default()
+                    });
+                }
+                drop(queue);
+                writer.await.expect("writer");
+            }
+            // Read as the monitor does, ten events looked at a time, until it is level.
+            let (mut cursor, mut seen) = (0, Vec::new());
+            loop {
+                let (batch, last) = store.monitored_events(school, cursor, 10).await.expect("read");
+                assert!(batch.iter().all(|e| e.id > cursor && e.id <= last), "{label}");
+                seen.extend(batch);
+                if last == cursor {
+                    break;
+                }
+                cursor = last;
+            }
+            let names: Vec<&str> = seen.iter().map(|e| e.name.as_str()).collect();
+            let mut expected: Vec<String> = (0..30)
+                .filter(|i| i % 3 == 0)
+                .map(|i| format!("site{i}.example"))
+                .collect();
+            expected.insert(3, "site7.example".into());
+            assert_eq!(
+                names, expected,
+                "{label}: only this school's blocks and searches, in order"
+            );
+            assert!(seen.windows(2).all(|w| w[0].id < w[1].id), "{label}");
+            assert_eq!(seen[3].search.as_deref(), Some("volcanoes"), "{label}");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_device_asking_the_same_name_again_and_again_is_one_row_with_its_count() {
     // DFE-FM-3.11: every attempt still shows who, where, when and what; the digest counts
     // each attempt, not each row.
