@@ -246,7 +246,7 @@ impl Handler {
     }
 
     fn decide(&self, name: &str, who: &Who) -> Option<Decision> {
-        let snapshot = self.engine.snapshot();
+        let snapshot = self.engine.current();
         let group = snapshot
             .group(&who.group)
             .or_else(|| snapshot.group(&self.fallback_group))?;

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::RwLock;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -46,17 +46,21 @@ pub struct Who {
 
 #[derive(Debug, Clone)]
 struct SignIn {
-    person: String,
-    group: String,
+    person: Arc<str>,
+    group: Arc<str>,
     until: Instant,
 }
 
 /// The identification tables. Devices are replaced whole when the register changes; sign-ins
 /// are added as the proxy sees them and expire.
+///
+/// Both are read on every question and written rarely, so both are copied on write: a lock
+/// taken to read, even a shared one, writes to its own state, and with a DNS loop per core
+/// that state moved between the cores on every question.
 #[derive(Debug)]
 pub struct Attribution {
     devices: ArcSwap<HashMap<IpAddr, (String, String)>>,
-    sign_ins: RwLock<HashMap<IpAddr, SignIn>>,
+    sign_ins: ArcSwap<HashMap<IpAddr, SignIn>>,
     subnets: Vec<(Subnet, String)>,
     unidentified: String,
 }
@@ -66,7 +70,7 @@ impl Attribution {
     pub fn new(subnets: Vec<(Subnet, String)>, unidentified: &str) -> Attribution {
         Attribution {
             devices: ArcSwap::from_pointee(HashMap::new()),
-            sign_ins: RwLock::new(HashMap::new()),
+            sign_ins: ArcSwap::from_pointee(HashMap::new()),
             subnets,
             unidentified: unidentified.to_owned(),
         }
@@ -79,18 +83,21 @@ impl Attribution {
 
     /// Records that `person` (of `group`) signed in from `ip`, for `for_how_long`.
     pub fn record_sign_in(&self, ip: IpAddr, person: &str, group: &str, for_how_long: Duration, now: Instant) {
-        let mut map = self.sign_ins.write().unwrap_or_else(|p| p.into_inner());
-        map.insert(
-            ip,
-            SignIn {
-                person: person.to_owned(),
-                group: group.to_owned(),
-                until: now + for_how_long,
-            },
-        );
-        if map.len() > 10_000 {
-            map.retain(|_, s| s.until > now);
-        }
+        let signed = SignIn {
+            person: person.into(),
+            group: group.into(),
+            until: now + for_how_long,
+        };
+        // The proxy signs a busy pupil in again every half minute or so; copying a map of
+        // a school's sign-ins (shared names, no new strings) that often costs little.
+        self.sign_ins.rcu(|old| {
+            let mut map = HashMap::clone(old);
+            map.insert(ip, signed.clone());
+            if map.len() > 10_000 {
+                map.retain(|_, s| s.until > now);
+            }
+            map
+        });
     }
 
     pub fn identify(&self, ip: IpAddr, now: Instant) -> Who {
@@ -102,13 +109,13 @@ impl Attribution {
                 source: Source::Device,
             };
         }
-        if let Some(s) = self.sign_ins.read().unwrap_or_else(|p| p.into_inner()).get(&ip)
+        if let Some(s) = self.sign_ins.load().get(&ip)
             && s.until > now
         {
             return Who {
-                group: s.group.clone(),
+                group: s.group.to_string(),
                 device: None,
-                person: Some(s.person.clone()),
+                person: Some(s.person.to_string()),
                 source: Source::SignIn,
             };
         }

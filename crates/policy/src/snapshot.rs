@@ -896,6 +896,14 @@ impl Engine {
         self.current.load_full()
     }
 
+    /// The snapshot now in use, borrowed for one decision. Unlike [`Engine::snapshot`] it
+    /// writes nothing shared: a DNS loop per core cloning the one `Arc` moved its count's
+    /// cache line between the cores on every question.
+    #[inline]
+    pub fn current(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
     /// Puts a new snapshot in place.
     pub fn replace(&self, snapshot: Snapshot) {
         self.current.store(Arc::new(snapshot));
