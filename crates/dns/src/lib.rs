@@ -9,6 +9,7 @@
 //! the sockets and the limits; [`fold`] gathers repeated answers before they go to the log.
 //! Wire format is hickory-proto's; nothing here parses packets by hand.
 
+pub mod batch;
 pub mod cache;
 pub mod fold;
 pub mod handler;
