@@ -316,7 +316,7 @@ impl DnsServer {
         }
         *asked += 1;
         let started = Instant::now();
-        let pending = match self.handler.prepare(packet, peer.ip(), true) {
+        let pending = match self.handler.prepare_at(packet, peer.ip(), true, started) {
             Prepared::Drop => return,
             Prepared::Ready(reply, outcome) => {
                 out.push(reply, peer);
