@@ -6,7 +6,8 @@
 //! block page's address or NXDOMAIN, search engines get a CNAME to their safe-search host,
 //! the DoH canary gets NXDOMAIN, and everything else is answered from the [`cache`] or
 //! forwarded to the [`upstream`] resolvers (plain DNS or DNS-over-TLS). [`server`] holds
-//! the sockets and the limits; [`fold`] gathers repeated answers before they go to the log.
+//! the sockets and the limits, reading and answering UDP a [`batch`] at a time; [`fold`]
+//! gathers repeated answers before they go to the log.
 //! Wire format is hickory-proto's; nothing here parses packets by hand.
 
 pub mod batch;

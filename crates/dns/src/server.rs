@@ -257,9 +257,6 @@ impl DnsServer {
         let mut tick = tokio::time::interval(fold::WINDOW / 4);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            // Counted here and added once a burst: the counter is shared by every core's
-            // loop, and adding to it for each question moved it between the cores each time.
-            let mut asked = 0;
             for _ in 0..BURST {
                 let n = match received.read(&socket) {
                     Ok(0) => break,
@@ -270,15 +267,19 @@ impl DnsServer {
                         continue;
                     }
                 };
+                // Counted here and added once a batch, before its answers go: the counter is
+                // shared by every core's loop, and adding to it for each question moved it
+                // between the cores each time.
+                let mut asked = 0;
                 for i in 0..n {
                     if let Some((packet, peer)) = received.get(i) {
                         self.udp_question(packet, peer, &socket, &main, &mut fold, &mut asked, &mut out);
                     }
                 }
+                if asked > 0 {
+                    self.counters.queries.fetch_add(asked, Ordering::Relaxed);
+                }
                 out.send(&socket).await;
-            }
-            if asked > 0 {
-                self.counters.queries.fetch_add(asked, Ordering::Relaxed);
             }
             if fold.due(Instant::now()) {
                 self.flush(&mut fold);
